@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and demo need, only when missing.
+set -euo pipefail
+need=()
+command -v dig >/dev/null || need+=(bind9-dnsutils)
+command -v named >/dev/null || need+=(bind9)
+command -v nsd >/dev/null || need+=(nsd)
+command -v knotd >/dev/null || need+=(knot)
+command -v kdig >/dev/null || need+=(knot-dnsutils)
+command -v unbound >/dev/null || need+=(unbound)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's packages start their daemons where systemd runs; tests start their own, by PID.
+for svc in named bind9 nsd knot unbound; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
+done

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * verdict serve | check | orders … | lab | demo
+ * The command line is a contract (DESIGN.md): extend it, never rename.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/load.js';
+import { Verdict } from './resolver/verdict.js';
+
+const USAGE = `usage: verdict <command> [options]
+
+commands:
+  serve -c FILE        run the resolver (SIGHUP reloads, SIGTERM drains and exits)
+  check -c FILE        validate the config, RPZ zones and orders; exit 1 with file:line errors
+  lab                  start the simulated DNS hierarchy on loopback and print its root hints
+  demo                 start the lab and Verdict against it (config/demo.yaml)
+
+options:
+  -c, --config FILE    configuration file (default config/verdict.yaml)
+  -h, --help           this help
+`;
+
+type Command = (args: string[]) => Promise<number>;
+
+function configArg(args: string[]): { file: string; rest: string[]; values: Record<string, unknown> } {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+  });
+  return { file: (values.config as string | undefined) ?? 'config/verdict.yaml', rest: positionals, values };
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { file } = configArg(args);
+  const verdict = new Verdict(loadConfig(file));
+  await verdict.start();
+  return new Promise<number>((resolve) => {
+    const shutdown = (sig: string) => {
+      verdict.logger.info({ signal: sig }, 'draining');
+      verdict.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        verdict.reload(loadConfig(file));
+      } catch (e) {
+        verdict.logger.error({ err: (e as Error).message }, 'reload failed; the previous configuration keeps serving');
+      }
+    });
+  });
+}
+
+async function check(args: string[]): Promise<number> {
+  const { file } = configArg(args);
+  loadConfig(file);
+  process.stdout.write(`${file}: ok\n`);
+  return 0;
+}
+
+const commands: Record<string, Command> = { serve, check };
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    process.stderr.write(`verdict: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`);
+    else process.stderr.write(`verdict: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,78 @@
+/** YAML -> one validated, typed Config; every error names file, line and key. */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { configSchema } from './schema.js';
+import type { Config } from './schema.js';
+import { parseEndpoint } from './endpoint.js';
+import { parseCidr } from '../resolver/acl.js';
+
+export class ConfigError extends Error {
+  readonly code = 'VERDICT_ERR_CONFIG';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  file: string;
+  /** Directory that relative paths in the config are resolved against. */
+  baseDir: string;
+}
+
+/** Position of the YAML node at `path`, as "file:line:col". */
+function where(doc: Document, lc: LineCounter, file: string, path: readonly PropertyKey[]): string {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) {
+      const p = lc.linePos(node.range[0]);
+      return `${file}:${p.line}:${p.col}`;
+    }
+  }
+  return `${file}:1:1`;
+}
+
+export function parseConfigText(text: string, file: string): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const problems: string[] = [];
+  for (const e of doc.errors) {
+    const p = lc.linePos(e.pos[0]);
+    problems.push(`${file}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
+      problems.push(`${where(doc, lc, file, issue.path)}: ${key || '(top level)'}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const config = parsed.data;
+  const semantic = (path: PropertyKey[], msg: string) => problems.push(`${where(doc, lc, file, path)}: ${path.join('.')}: ${msg}`);
+  config.server.listen.forEach((l, i) => { try { parseEndpoint(l, 53); } catch (e) { semantic(['server', 'listen', i], (e as Error).message); } });
+  config.server.allow.forEach((c, i) => { try { parseCidr(c); } catch (e) { semantic(['server', 'allow', i], (e as Error).message); } });
+  config.rpz.zones.forEach((z, i) => {
+    if (z.file && z.primary) semantic(['rpz', 'zones', i], 'a zone takes either file or primary, not both');
+    if (z.tsig && !config.tsig_keys[z.tsig]) semantic(['rpz', 'zones', i, 'tsig'], `unknown key ${z.tsig}`);
+    if (!z.file && !z.primary && z.name !== config.orders.zone) semantic(['rpz', 'zones', i], `zone ${z.name} needs file or primary (or must be the orders zone ${config.orders.zone})`);
+  });
+  const names = config.rpz.zones.map((z) => z.name.toLowerCase().replace(/\.$/, ''));
+  names.forEach((n, i) => { if (names.indexOf(n) !== i) semantic(['rpz', 'zones', i, 'name'], `zone ${n} listed twice`); });
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+export function loadConfig(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${file}: cannot read: ${(e as Error).message}`]);
+  }
+  const abs = resolve(file);
+  return { config: parseConfigText(text, file), file: abs, baseDir: dirname(abs) };
+}

@@ -1,0 +1,85 @@
+/**
+ * The configuration contract (DESIGN.md "Contract that other tools rely on").
+ * Keys are snake_case as operators write them; zod validates and fills defaults.
+ * Objects are strict: a misspelt key is an error, never silently ignored.
+ */
+import { z } from 'zod';
+
+const endpoint = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/, 'expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT');
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/[0-9]{1,3})?$/, 'expected an address or CIDR prefix such as 192.0.2.0/24');
+const hint = z.strictObject({ name: z.string(), address: z.string() });
+
+export const rpzPolicy = z.union([
+  z.enum(['given', 'disabled', 'passthru', 'nxdomain', 'nodata', 'drop', 'tcp-only']),
+  z.string().regex(/^cname\s+\S+$/i, 'expected given, disabled, passthru, nxdomain, nodata, drop, tcp-only or "cname NAME"'),
+]);
+
+const rpzZone = z.strictObject({
+  name: z.string().min(1),
+  file: z.string().optional(),
+  primary: endpoint.optional(),
+  tsig: z.string().optional(),
+  policy: rpzPolicy.default('given'),
+  max_policy_ttl: z.number().int().min(0).optional(),
+  log_only: z.boolean().default(false),
+  /** Skip and count bad rules instead of rejecting the zone. */
+  lenient: z.boolean().default(false),
+});
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    listen: z.array(endpoint).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
+    allow: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+    /** Largest UDP answer we send, whatever the client advertises (RFC 6891 6.2.5, DNS Flag Day 2020). */
+    max_udp_size: z.number().int().min(512).max(4096).default(1232),
+    tcp_idle_timeout_ms: z.number().int().min(100).default(10_000),
+    tcp_max_connections: z.number().int().min(1).default(1024),
+    workers: z.number().int().min(1).max(64).default(1),
+  }).prefault({}),
+  resolver: z.strictObject({
+    root_hints: z.array(hint).min(1).optional(),
+    root_hints_file: z.string().optional(),
+    qname_minimisation: z.boolean().default(true),
+    edns_udp_size: z.number().int().min(512).max(4096).default(1232),
+    upstream_timeout_ms: z.number().int().min(50).default(1500),
+    /** Work budget per client query (hickory/Unbound-style hard limits). */
+    max_queries: z.number().int().min(1).default(100),
+    max_depth: z.number().int().min(1).default(16),
+    max_cname_hops: z.number().int().min(1).max(32).default(12),
+    query_timeout_ms: z.number().int().min(100).default(10_000),
+    max_ns_per_referral: z.number().int().min(1).default(8),
+  }).prefault({}),
+  cache: z.strictObject({
+    max_entries: z.number().int().min(100).default(200_000),
+    max_ttl: z.number().int().min(1).default(86_400),
+    max_negative_ttl: z.number().int().min(1).default(10_800),
+  }).prefault({}),
+  rpz: z.strictObject({
+    qname_wait_recurse: z.boolean().default(true),
+    break_dnssec: z.boolean().default(false),
+    max_policy_ttl: z.number().int().min(0).default(5),
+    zones: z.array(rpzZone).default([]),
+  }).prefault({}),
+  orders: z.strictObject({
+    files: z.array(z.string()).default([]),
+    zone: z.string().default('court-orders.rpz'),
+    notice_host: z.string().optional(),
+    audit_log: z.string().optional(),
+    timezone: z.string().default('Europe/Paris'),
+    /** ISO instant used as "now" for order dates (demo clock); absent = the real clock. */
+    clock: z.string().optional(),
+  }).prefault({}),
+  metrics: z.strictObject({ listen: endpoint.optional() }).prefault({}),
+  transfer: z.strictObject({
+    allow: z.array(cidr).default([]),
+    notify: z.array(endpoint).default([]),
+  }).prefault({}),
+  tsig_keys: z.record(z.string(), z.strictObject({ algorithm: z.string(), secret: z.string() })).default({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    queries: z.boolean().default(false),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type RpzZoneConfig = z.infer<typeof rpzZone>;

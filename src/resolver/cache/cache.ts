@@ -1,0 +1,146 @@
+/**
+ * The resolver's record cache: RRsets, negative answers (RFC 2308) and, through
+ * cached NS RRsets and their glue, the delegations. Bounded by entry count
+ * (lru-cache); expiry is ours so TTLs count down in answers.
+ */
+import { LRUCache } from 'lru-cache';
+import { Type } from '../../dns/constants.js';
+import type { Record } from '../../dns/message.js';
+import { Name, nameKey } from '../../dns/name.js';
+
+/** Data ranking (RFC 2181 5.4.1): better data replaces worse, never the reverse while it lives. */
+export const enum Trust {
+  Glue = 1,
+  Authority = 2,
+  Answer = 3,
+  AuthAnswer = 4,
+}
+
+interface RRsetEntry {
+  kind: 'rrset';
+  records: Record[];
+  /** Absolute expiry, ms. */
+  expires: number;
+  trust: Trust;
+}
+
+interface NegativeEntry {
+  kind: 'nxdomain' | 'nodata';
+  soa: Record[];
+  expires: number;
+}
+
+type Entry = RRsetEntry | NegativeEntry;
+
+export interface CacheOptions {
+  maxEntries: number;
+  maxTtl: number;
+  maxNegativeTtl: number;
+  now?: () => number;
+}
+
+export interface Negative {
+  kind: 'nxdomain' | 'nodata';
+  soa: Record[];
+}
+
+/** `name/type` key; NXDOMAIN is stored under type 0 since it covers every type. */
+function key(name: Name, type: number): string {
+  return nameKey(name) + '/' + type;
+}
+
+export class ResolverCache {
+  private readonly lru: LRUCache<string, Entry>;
+  private readonly now: () => number;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly opts: CacheOptions) {
+    this.lru = new LRUCache({ max: opts.maxEntries });
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  private live(k: string): Entry | undefined {
+    const e = this.lru.get(k);
+    if (!e) return undefined;
+    if (e.expires <= this.now()) {
+      this.lru.delete(k);
+      return undefined;
+    }
+    return e;
+  }
+
+  /** Records with their remaining TTL; undefined when absent or expired. */
+  getRRset(name: Name, type: number, minTrust: Trust = Trust.Glue): Record[] | undefined {
+    const e = this.live(key(name, type));
+    if (!e || e.kind !== 'rrset' || e.trust < minTrust) return undefined;
+    const ttl = Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
+    return e.records.map((r) => ({ ...r, ttl }));
+  }
+
+  trustOf(name: Name, type: number): Trust | undefined {
+    const e = this.live(key(name, type));
+    return e && e.kind === 'rrset' ? e.trust : undefined;
+  }
+
+  /** Store one RRset (all records share name and type). */
+  putRRset(records: Record[], trust: Trust): void {
+    if (records.length === 0) return;
+    const first = records[0]!;
+    const k = key(first.name, first.type);
+    const old = this.live(k);
+    if (old && old.kind === 'rrset' && old.trust > trust) return;
+    // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest.
+    const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl));
+    this.lru.set(k, { kind: 'rrset', records: records.map((r) => ({ ...r, ttl })), expires: this.now() + ttl * 1000, trust });
+    if (old && old.kind !== 'rrset') this.lru.delete(key(first.name, 0));
+  }
+
+  /** RFC 2308 5: negative TTL is min(SOA TTL, SOA MINIMUM), capped. */
+  putNegative(name: Name, type: number, kind: 'nxdomain' | 'nodata', soa: Record[]): void {
+    let ttl = this.opts.maxNegativeTtl;
+    const s = soa.find((r) => r.type === Type.SOA);
+    if (s && s.rdata.length >= 20) ttl = Math.min(ttl, s.ttl, s.rdata.readUInt32BE(s.rdata.length - 4));
+    else ttl = Math.min(ttl, 60); // no SOA: cache briefly (RFC 2308 5 says SHOULD NOT; keep it short)
+    if (ttl <= 0) return;
+    const soaCopy = soa.map((r) => ({ ...r, ttl }));
+    this.lru.set(key(name, kind === 'nxdomain' ? 0 : type), { kind, soa: soaCopy, expires: this.now() + ttl * 1000 });
+  }
+
+  getNegative(name: Name, type: number): Negative | undefined {
+    const e = this.live(key(name, 0)) ?? this.live(key(name, type));
+    if (!e || e.kind === 'rrset') return undefined;
+    const ttl = Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
+    return { kind: e.kind, soa: e.soa.map((r) => ({ ...r, ttl })) };
+  }
+
+  /** Drop everything, or every entry at or below `name`. */
+  flush(name?: Name): number {
+    if (!name) {
+      const n = this.lru.size;
+      this.lru.clear();
+      return n;
+    }
+    const suffix = nameKey(name);
+    let n = 0;
+    for (const k of [...this.lru.keys()]) {
+      const owner = k.slice(0, k.lastIndexOf('/'));
+      if (owner === suffix || (owner.endsWith(suffix) && isLabelBoundary(owner, owner.length - suffix.length))) {
+        this.lru.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+/** True when `pos` in a wire-form key starts a label (walk the length bytes). */
+function isLabelBoundary(key: string, pos: number): boolean {
+  let i = 0;
+  while (i < pos) i += key.charCodeAt(i) + 1;
+  return i === pos;
+}

@@ -1,0 +1,33 @@
+/** The one request context every pipeline stage reads and writes (STYLE.md lesson 2). */
+import type { Message } from '../dns/message.js';
+import type { Resolved } from './iterator/iterator.js';
+
+export type TransportKind = 'udp' | 'tcp';
+
+export interface RequestContext {
+  raw: Buffer;
+  client: { address: string; port: number };
+  transport: TransportKind;
+  /** performance.now() at arrival. */
+  started: number;
+  query?: Message;
+  /** Largest reply we may send over this transport. */
+  maxSize: number;
+  /** Set by the resolve stage. */
+  resolved?: Resolved;
+  /** The reply being built; the respond stage encodes it. */
+  response?: Message;
+  /** Ready wire reply (fast paths and errors skip encoding). */
+  wire?: Buffer;
+  /** Stage annotations (policy hits, cache) for logs and metrics. */
+  notes: { [k: string]: unknown };
+}
+
+/** What a stage decided: go on, the reply is ready, or say nothing. */
+export type StageResult = 'next' | 'answered' | 'drop';
+
+export interface Stage {
+  readonly name: string;
+  /** Synchronous where it can be: only return a promise when there is real waiting to do. */
+  handle(ctx: RequestContext): StageResult | Promise<StageResult>;
+}

@@ -1,0 +1,524 @@
+/**
+ * Iterative resolution (RFC 1034 5.3.3) as an explicit state machine.
+ *
+ * One `Resolution` follows one question: its states have names, as in
+ * Unbound's iterator, and a trace of it reads like the RFC. The iterator does
+ * no I/O of its own: it asks a `Transport` (injected: real sockets in the
+ * server, a scripted internet in tests) to send a question to an address.
+ *
+ *   INIT_REQUEST   look in the cache; if not there, find the closest known zone cut
+ *   QUERY_TARGETS  pick the next server of the zone (glue, or resolve glueless NS names)
+ *   QUERY_RESP     classify the reply: answer, CNAME/DNAME, referral, NXDOMAIN,
+ *                  NODATA, or lame (then back to QUERY_TARGETS)
+ *   FINISHED       a final step, cached and returned to the caller
+ *
+ * CNAME chains are followed by `resolve()`, one Resolution per name, sharing one
+ * `Budget` per client query (queries sent, depth, deadline; hard limits as in
+ * hickory-dns). Identical concurrent questions share one Resolution (Unbound's mesh).
+ */
+import { isIP } from 'node:net';
+import { Class, Ede, Rcode, Type } from '../../dns/constants.js';
+import type { Message, Record } from '../../dns/message.js';
+import { isSubdomain, labelCount, Name, nameFromText, nameKey, namesEqual, nameToText, parentName, replaceSuffix, ROOT } from '../../dns/name.js';
+import { isLoopback } from '../acl.js';
+import { ResolverCache, Trust } from '../cache/cache.js';
+import type { ServerSelection } from '../selection.js';
+import type { Transport } from '../transport.js';
+import { UpstreamError } from '../transport.js';
+
+export interface RootHint {
+  name: string;
+  address: string;
+}
+
+export interface IteratorOptions {
+  rootHints: RootHint[];
+  qnameMinimisation: boolean;
+  upstreamTimeoutMs: number;
+  maxQueries: number;
+  maxDepth: number;
+  maxCnameHops: number;
+  queryTimeoutMs: number;
+  maxNsPerReferral: number;
+  /** Upstream port (53 on the internet; tests may use another). */
+  port?: number;
+}
+
+/** Shared by every step of one client query. */
+export interface Budget {
+  queries: number;
+  deadline: number;
+  /** NS names being resolved (glueless), to break cycles. */
+  resolvingNs: Set<string>;
+  trace?: string[];
+}
+
+export type Step =
+  | { kind: 'answer'; records: Record[] }
+  | { kind: 'cname'; record: Record; /** a DNAME that synthesised it */ dname?: Record }
+  | { kind: 'nxdomain'; soa: Record[] }
+  | { kind: 'nodata'; soa: Record[] }
+  | { kind: 'servfail'; ede: { code: number; text: string } };
+
+export interface Resolved {
+  rcode: number;
+  /** CNAME/DNAME chain, then the final RRset. */
+  answers: Record[];
+  /** SOA of a negative answer. */
+  authority: Record[];
+  ede?: { code: number; text: string };
+  /** Names of the chain, first the query name (for RPZ QNAME triggers on each). */
+  names: Name[];
+}
+
+export class ResolveError extends Error {
+  constructor(readonly ede: { code: number; text: string }) {
+    super(ede.text);
+  }
+}
+
+type State = 'INIT_REQUEST' | 'QUERY_TARGETS' | 'QUERY_RESP' | 'FINISHED';
+
+const ADDRESS_TYPES = [Type.A, Type.AAAA];
+
+export class Iterator {
+  private readonly inflight = new Map<string, Promise<Step>>();
+  private readonly rootNs: Name[];
+  private readonly allowLoopback: boolean;
+  private primed = false;
+
+  constructor(
+    private readonly opts: IteratorOptions,
+    private readonly transport: Transport,
+    readonly cache: ResolverCache,
+    private readonly selection: ServerSelection,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.rootNs = opts.rootHints.map((h) => nameFromText(h.name.endsWith('.') ? h.name : h.name + '.'));
+    // DESIGN.md: loopback name servers are used only in a lab whose roots are on loopback.
+    this.allowLoopback = opts.rootHints.length > 0 && opts.rootHints.every((h) => isLoopback(h.address));
+  }
+
+  newBudget(): Budget {
+    return { queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set() };
+  }
+
+  /** Resolve a question, following CNAME/DNAME chains; `cacheOnly` for RD=0 queries. */
+  async resolve(qname: Name, qtype: number, budget: Budget, cacheOnly = false): Promise<Resolved> {
+    const answers: Record[] = [];
+    const names: Name[] = [qname];
+    const seen = new Set<string>([nameKey(qname)]);
+    let name = qname;
+    for (let hop = 0; ; hop++) {
+      const step = cacheOnly ? this.fromCache(name, qtype) : await this.lookup(name, qtype, budget);
+      if (!step) return { rcode: answers.length ? Rcode.NOERROR : Rcode.REFUSED, answers, authority: [], names, ...(answers.length ? {} : { ede: { code: Ede.OTHER, text: 'not in cache (recursion not desired)' } }) };
+      switch (step.kind) {
+        case 'answer':
+          answers.push(...step.records);
+          return { rcode: Rcode.NOERROR, answers, authority: [], names };
+        case 'nxdomain':
+          return { rcode: Rcode.NXDOMAIN, answers, authority: step.soa, names };
+        case 'nodata':
+          return { rcode: Rcode.NOERROR, answers, authority: step.soa, names };
+        case 'servfail':
+          return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: step.ede };
+        case 'cname': {
+          if (step.dname) answers.push(step.dname);
+          answers.push(step.record);
+          if (qtype === Type.CNAME && !step.dname) return { rcode: Rcode.NOERROR, answers, authority: [], names };
+          const target = step.record.rdata;
+          const k = nameKey(target);
+          if (seen.has(k)) return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: { code: Ede.OTHER, text: `CNAME loop at ${nameToText(target)}` } };
+          if (hop + 1 >= this.opts.maxCnameHops) return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: { code: Ede.OTHER, text: `CNAME chain longer than ${this.opts.maxCnameHops}` } };
+          seen.add(k);
+          names.push(target);
+          name = target;
+        }
+      }
+    }
+  }
+
+  /** A step answered from the cache alone, or undefined. */
+  fromCache(name: Name, type: number): Step | undefined {
+    const c = this.cache;
+    const rr = c.getRRset(name, type, Trust.Answer);
+    if (rr) return { kind: 'answer', records: rr };
+    if (type !== Type.CNAME) {
+      const cname = c.getRRset(name, Type.CNAME, Trust.Answer);
+      if (cname) return { kind: 'cname', record: cname[0]! };
+    }
+    const neg = c.getNegative(name, type);
+    if (neg) return { kind: neg.kind, soa: neg.soa };
+    return undefined;
+  }
+
+  private lookup(name: Name, type: number, budget: Budget): Promise<Step> {
+    const cached = type === Type.ANY ? undefined : this.fromCache(name, type);
+    if (cached) {
+      this.cache.hits++;
+      return Promise.resolve(cached);
+    }
+    this.cache.misses++;
+    const k = nameKey(name) + '/' + type;
+    let p = this.inflight.get(k);
+    if (!p) {
+      p = new Resolution(this, name, type, budget).run().finally(() => this.inflight.delete(k));
+      this.inflight.set(k, p);
+    }
+    return p;
+  }
+
+  // ---- helpers used by Resolution
+
+  get options(): IteratorOptions {
+    return this.opts;
+  }
+
+  get sel(): ServerSelection {
+    return this.selection;
+  }
+
+  get net(): Transport {
+    return this.transport;
+  }
+
+  clock(): number {
+    return this.now();
+  }
+
+  usableAddress(address: string): boolean {
+    if (isIP(address) === 0) return false;
+    return this.allowLoopback || !isLoopback(address);
+  }
+
+  /** The closest enclosing zone cut with a cached NS RRset (or the root). */
+  closestCut(name: Name): { zone: Name; ns: Name[] } {
+    for (let z = name; ; z = parentName(z)) {
+      const ns = this.cache.getRRset(z, Type.NS);
+      if (ns && ns.length) return { zone: z, ns: ns.map((r) => r.rdata) };
+      if (z.length === 1) break;
+    }
+    return { zone: ROOT, ns: this.rootNs };
+  }
+
+  /** Known addresses of a name server, from the cache or the root hints. */
+  cachedAddresses(ns: Name): string[] {
+    const out: string[] = [];
+    for (const t of ADDRESS_TYPES) {
+      for (const r of this.cache.getRRset(ns, t) ?? []) out.push(rdataToIp(r));
+    }
+    if (out.length === 0) {
+      for (const h of this.opts.rootHints) {
+        if (namesEqual(nameFromText(h.name.endsWith('.') ? h.name : h.name + '.'), ns)) out.push(h.address);
+      }
+    }
+    return out;
+  }
+
+  /** Root priming (RFC 8109): ask a hint for the root NS set once, cache it with glue. */
+  async prime(budget: Budget): Promise<void> {
+    if (this.primed || this.cache.getRRset(ROOT, Type.NS)) return;
+    this.primed = true;
+    for (const h of this.opts.rootHints) {
+      if (!this.usableAddress(h.address) || budget.queries <= 0) continue;
+      budget.queries--;
+      try {
+        const r = await this.transport.query({ address: h.address, port: this.opts.port, name: ROOT, type: Type.NS, timeoutMs: this.opts.upstreamTimeoutMs });
+        const ns = r.message.answers.filter((x) => x.type === Type.NS && x.name.length === 1);
+        if (r.message.rcode !== Rcode.NOERROR || ns.length === 0) continue;
+        this.cache.putRRset(ns, Trust.AuthAnswer);
+        cacheGlue(this.cache, r.message, ROOT, ns.map((x) => x.rdata));
+        return;
+      } catch {
+        // try the next hint
+      }
+    }
+    this.primed = false;
+  }
+
+  /** NS names and their known addresses of every cached delegation enclosing `name` (for RPZ NSDNAME/NSIP). */
+  delegations(name: Name): { nsNames: Name[]; nsAddresses: string[] } {
+    const nsNames: Name[] = [];
+    const nsAddresses: string[] = [];
+    for (let z = name; z.length > 1; z = parentName(z)) {
+      for (const r of this.cache.getRRset(z, Type.NS) ?? []) {
+        nsNames.push(r.rdata);
+        nsAddresses.push(...this.cachedAddresses(r.rdata));
+      }
+    }
+    return { nsNames, nsAddresses };
+  }
+}
+
+export function rdataToIp(r: Record): string {
+  if (r.type === Type.A) return `${r.rdata[0]}.${r.rdata[1]}.${r.rdata[2]}.${r.rdata[3]}`;
+  const g: string[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(r.rdata.readUInt16BE(i).toString(16));
+  return g.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+}
+
+/** Cache in-bailiwick address records for the NS names of a referral (RFC 1034 4.2.1 glue). */
+function cacheGlue(cache: ResolverCache, m: Message, zone: Name, nsNames: Name[]): void {
+  for (const ns of nsNames) {
+    if (!isSubdomain(ns, zone)) continue; // out-of-bailiwick glue is never trusted
+    for (const t of ADDRESS_TYPES) {
+      const rrs = m.additionals.filter((r) => r.type === t && r.class === Class.IN && namesEqual(r.name, ns));
+      if (rrs.length) cache.putRRset(rrs, Trust.Glue);
+    }
+  }
+}
+
+/** Group records into RRsets by (name, type). */
+function rrsets(records: Record[]): Record[][] {
+  const m = new Map<string, Record[]>();
+  for (const r of records) {
+    const k = nameKey(r.name) + '/' + r.type;
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return [...m.values()];
+}
+
+class Resolution {
+  private state: State = 'INIT_REQUEST';
+  private zone: Name = ROOT;
+  private nsNames: Name[] = [];
+  private candidates: string[] = [];
+  private tried = new Set<string>();
+  private minimise: boolean;
+  /** The name sent in the current query (QNAME minimisation, RFC 9156). */
+  private sname: Name;
+  private stype: number;
+  private reply?: Message;
+  private replyFrom = '';
+  private result?: Step;
+  private depth = 0;
+  private lastError = '';
+
+  constructor(private readonly it: Iterator, private readonly name: Name, private readonly type: number, private readonly budget: Budget) {
+    this.minimise = it.options.qnameMinimisation;
+    this.sname = name;
+    this.stype = type;
+  }
+
+  private trace(msg: string): void {
+    this.budget.trace?.push(`${this.state} ${nameToText(this.name)}/${this.type}: ${msg}`);
+  }
+
+  private finish(step: Step): void {
+    this.result = step;
+    this.state = 'FINISHED';
+  }
+
+  private servfail(text: string, code: number = Ede.NO_REACHABLE_AUTHORITY): void {
+    this.finish({ kind: 'servfail', ede: { code, text } });
+  }
+
+  async run(): Promise<Step> {
+    for (let guard = 0; guard < 10_000; guard++) {
+      switch (this.state) {
+        case 'INIT_REQUEST':
+          await this.initRequest();
+          break;
+        case 'QUERY_TARGETS':
+          await this.queryTargets();
+          break;
+        case 'QUERY_RESP':
+          this.queryResp();
+          break;
+        case 'FINISHED':
+          return this.result!;
+      }
+    }
+    return { kind: 'servfail', ede: { code: Ede.OTHER, text: 'iterator did not finish' } };
+  }
+
+  private async initRequest(): Promise<void> {
+    await this.it.prime(this.budget);
+    this.setCut(this.it.closestCut(this.name));
+    this.state = 'QUERY_TARGETS';
+  }
+
+  private setCut(cut: { zone: Name; ns: Name[] }): void {
+    this.zone = cut.zone;
+    this.nsNames = cut.ns.slice(0, Math.max(this.it.options.maxNsPerReferral, 1));
+    this.candidates = [];
+    this.tried.clear();
+    this.chooseSname();
+    this.trace(`zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
+  }
+
+  /** RFC 9156 2.3: ask for one more label than the zone cut, with QTYPE A. */
+  private chooseSname(): void {
+    const want = labelCount(this.zone) + 1;
+    const have = labelCount(this.name);
+    if (this.minimise && want < have) {
+      this.sname = parentName(this.name, have - want);
+      this.stype = Type.A;
+    } else {
+      this.sname = this.name;
+      this.stype = this.type;
+    }
+  }
+
+  private async addresses(): Promise<string[]> {
+    const out: string[] = [];
+    const glueless: Name[] = [];
+    for (const ns of this.nsNames) {
+      const a = this.it.cachedAddresses(ns).filter((x) => this.it.usableAddress(x));
+      if (a.length) out.push(...a);
+      else glueless.push(ns);
+    }
+    if (out.filter((a) => !this.tried.has(a)).length > 0) return out;
+    // Glueless delegation: resolve the NS names themselves (bounded, cycle-safe).
+    for (const ns of glueless) {
+      const k = nameKey(ns);
+      if (this.budget.resolvingNs.has(k) || this.budget.queries <= 0) continue;
+      if (isSubdomain(ns, this.name) && isSubdomain(ns, this.zone) && !namesEqual(this.zone, ROOT)) continue; // needs glue we lack
+      this.budget.resolvingNs.add(k);
+      try {
+        const r = await this.it.resolve(ns, Type.A, this.budget);
+        for (const rr of r.answers) if (rr.type === Type.A && namesEqual(rr.name, r.names[r.names.length - 1]!)) out.push(rdataToIp(rr));
+      } catch {
+        // that NS name is unusable; try the next
+      } finally {
+        this.budget.resolvingNs.delete(k);
+      }
+      if (out.some((a) => !this.tried.has(a) && this.it.usableAddress(a))) break;
+    }
+    return out.filter((x) => this.it.usableAddress(x));
+  }
+
+  private async queryTargets(): Promise<void> {
+    if (this.budget.queries <= 0) return this.servfail('query budget exhausted', Ede.OTHER);
+    if (this.it.clock() > this.budget.deadline) return this.servfail('resolution timed out', Ede.OTHER);
+    if (this.candidates.filter((a) => !this.tried.has(a)).length === 0) {
+      this.candidates = this.it.sel.order(await this.addresses());
+    }
+    const address = this.candidates.find((a) => !this.tried.has(a));
+    if (!address) return this.servfail(`no reachable authority for ${nameToText(this.zone)}${this.lastError ? ': ' + this.lastError : ''}`);
+    this.tried.add(address);
+    this.budget.queries--;
+    const timeoutMs = Math.max(1, Math.min(this.it.options.upstreamTimeoutMs, this.budget.deadline - this.it.clock()));
+    this.trace(`ask ${address} ${nameToText(this.sname)}/${this.stype}`);
+    try {
+      const r = await this.it.net.query({ address, port: this.it.options.port, name: this.sname, type: this.stype, timeoutMs });
+      this.it.sel.recordRtt(address, r.rttMs);
+      this.reply = r.message;
+      this.replyFrom = address;
+      this.state = 'QUERY_RESP';
+    } catch (e) {
+      if (e instanceof UpstreamError && e.code === 'VERDICT_ERR_TIMEOUT') this.it.sel.recordTimeout(address);
+      else this.it.sel.recordBadAnswer(address);
+      this.lastError = (e as Error).message;
+      this.trace(this.lastError);
+    }
+  }
+
+  private lame(why: string): void {
+    this.it.sel.recordBadAnswer(this.replyFrom);
+    this.lastError = `${this.replyFrom} ${why}`;
+    this.trace(this.lastError);
+    this.state = 'QUERY_TARGETS';
+  }
+
+  /** Records the server is entitled to tell us about: those at or below its zone. */
+  private inZone(records: Record[]): Record[] {
+    return records.filter((r) => r.class === Class.IN && isSubdomain(r.name, this.zone));
+  }
+
+  private queryResp(): void {
+    const m = this.reply!;
+    const minimised = !namesEqual(this.sname, this.name);
+    const rcode = m.rcode;
+    if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return this.lame(`answered ${rcode}`);
+    const answers = this.inZone(m.answers);
+    const authority = this.inZone(m.authorities);
+    const soa = authority.filter((r) => r.type === Type.SOA);
+    const ns = authority.filter((r) => r.type === Type.NS);
+
+    // Referral: NS for a zone strictly below the current cut that encloses our name (RFC 1034 4.3.2).
+    if (answers.length === 0 && ns.length && !m.aa) {
+      const child = ns[0]!.name;
+      const nsSet = ns.filter((r) => namesEqual(r.name, child));
+      if (labelCount(child) <= labelCount(this.zone) || !isSubdomain(this.sname, child)) {
+        return this.lame(`sent a referral to ${nameToText(child)} that does not lead down from ${nameToText(this.zone)}`);
+      }
+      if (++this.depth > this.it.options.maxDepth) return this.servfail('delegation chain too deep', Ede.OTHER);
+      this.it.cache.putRRset(nsSet, Trust.Authority);
+      cacheGlue(this.it.cache, m, this.zone, nsSet.map((r) => r.rdata));
+      this.trace(`referral to ${nameToText(child)}`);
+      this.setCut({ zone: child, ns: nsSet.map((r) => r.rdata) });
+      this.state = 'QUERY_TARGETS';
+      return;
+    }
+
+    if (minimised) {
+      if (!m.aa && answers.length === 0 && rcode === Rcode.NOERROR) return this.lame('is not authoritative (lame delegation)');
+      if (rcode === Rcode.NXDOMAIN) {
+        // RFC 9156 2.3 permits stopping here (RFC 8020), but some servers answer NXDOMAIN
+        // for empty non-terminals: ask again with the full name, as relaxed resolvers do.
+        this.minimise = false;
+        this.sname = this.name;
+        this.stype = this.type;
+        this.tried.delete(this.replyFrom);
+        this.trace('NXDOMAIN to a minimised query: retrying with the full name');
+        this.state = 'QUERY_TARGETS';
+        return;
+      }
+      // Data, NODATA or an empty non-terminal: no cut at this label; go one label deeper.
+      const have = labelCount(this.name);
+      const next = labelCount(this.sname) + 1;
+      this.sname = next >= have ? this.name : parentName(this.name, have - next);
+      this.stype = next >= have ? this.type : Type.A;
+      this.tried.delete(this.replyFrom);
+      this.state = 'QUERY_TARGETS';
+      return;
+    }
+
+    if (!m.aa && answers.length === 0) return this.lame('is not authoritative (lame delegation)');
+
+    if (rcode === Rcode.NXDOMAIN) {
+      this.it.cache.putNegative(this.name, this.type, 'nxdomain', soa);
+      // A CNAME chain inside the answer still counts up to where it ends.
+      const cname = this.chainStep(answers);
+      return this.finish(cname ?? { kind: 'nxdomain', soa });
+    }
+
+    const exact = answers.filter((r) => namesEqual(r.name, this.name) && (r.type === this.type || this.type === Type.ANY));
+    if (exact.length) {
+      for (const set of rrsets(exact)) this.it.cache.putRRset(set, m.aa ? Trust.AuthAnswer : Trust.Answer);
+      return this.finish({ kind: 'answer', records: exact });
+    }
+    const step = this.chainStep(answers);
+    if (step) return this.finish(step);
+    if (answers.length === 0) {
+      this.it.cache.putNegative(this.name, this.type, 'nodata', soa);
+      return this.finish({ kind: 'nodata', soa });
+    }
+    return this.lame('answered with records that do not match the question');
+  }
+
+  /** CNAME at the name, or a DNAME above it (RFC 6672 3.2); cache the rest of an in-zone chain. */
+  private chainStep(answers: Record[]): Step | undefined {
+    const trust = this.reply!.aa ? Trust.AuthAnswer : Trust.Answer;
+    // The server may add the chain's further records; cache those within its zone so
+    // the next hops are answered from the cache rather than asked again.
+    for (const set of rrsets(answers)) this.it.cache.putRRset(set, trust);
+    const cname = answers.find((r) => r.type === Type.CNAME && namesEqual(r.name, this.name));
+    if (cname) return { kind: 'cname', record: cname };
+    const dname = answers.find((r) => r.type === Type.DNAME && isSubdomain(this.name, r.name) && !namesEqual(this.name, r.name));
+    if (dname) {
+      let target: Name;
+      try {
+        target = replaceSuffix(this.name, dname.name, dname.rdata);
+      } catch {
+        return { kind: 'servfail', ede: { code: Ede.OTHER, text: 'DNAME substitution overflows a name (YXDOMAIN)' } };
+      }
+      const synth: Record = { name: this.name, type: Type.CNAME, class: Class.IN, ttl: dname.ttl, rdata: target };
+      return { kind: 'cname', record: synth, dname };
+    }
+    return undefined;
+  }
+}

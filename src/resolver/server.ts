@@ -1,0 +1,170 @@
+/**
+ * UDP and TCP listeners (RFC 1035 4.2, RFC 7766) feeding the pipeline.
+ *
+ * TCP: 2-byte length framing, several queries per connection, answers written
+ * as each is ready (out of order is allowed, RFC 7766 6.2.1.1), an idle
+ * timeout and a cap on connections.
+ */
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { createServer, Server as TcpServer, Socket } from 'node:net';
+import DgramAsPromised from 'dgram-as-promised';
+import type { SocketAsPromised } from 'dgram-as-promised';
+import type { Endpoint } from '../config/endpoint.js';
+import { Rcode } from '../dns/constants.js';
+import { headerOnlyReply } from '../dns/reply.js';
+import type { RequestContext, TransportKind } from './context.js';
+import type { Pipeline } from './pipeline.js';
+
+export interface ServerOptions {
+  listen: Endpoint[];
+  tcpIdleTimeoutMs: number;
+  tcpMaxConnections: number;
+  /** Queries one TCP connection may have in flight at once. */
+  tcpMaxInFlight?: number;
+}
+
+export interface ServerEvents {
+  onAnswer?(ctx: RequestContext, wire: Buffer | undefined): void;
+  onError?(err: Error, ctx: RequestContext): void;
+}
+
+export class DnsServer {
+  private udp: SocketAsPromised[] = [];
+  private tcp: TcpServer[] = [];
+  private readonly conns = new Set<Socket>();
+  private inFlight = 0;
+  private drained?: () => void;
+  private closing = false;
+
+  constructor(private readonly pipeline: () => Pipeline, private readonly opts: ServerOptions, private readonly events: ServerEvents = {}) {}
+
+  /** Addresses actually bound (port 0 resolves to the kernel's choice). */
+  get addresses(): { address: string; port: number; transport: TransportKind }[] {
+    return [
+      ...this.udp.map((s) => ({ ...s.address(), transport: 'udp' as const })),
+      ...this.tcp.map((s) => ({ ...(s.address() as { address: string; port: number }), transport: 'tcp' as const })),
+    ].map(({ address, port, transport }) => ({ address, port, transport }));
+  }
+
+  async start(): Promise<void> {
+    for (const ep of this.opts.listen) {
+      const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6 }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
+      await sock.bind(ep.port, ep.address);
+      this.udp.push(sock);
+      // TCP on the same port as UDP (the kernel's choice when the config says 0).
+      const port = ep.port === 0 ? sock.address().port : ep.port;
+      const srv = createServer({ noDelay: true }, (c) => this.onConnection(c));
+      srv.maxConnections = this.opts.tcpMaxConnections;
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ port, host: ep.address, ipv6Only: ep.family === 6 }, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+      this.tcp.push(srv);
+    }
+  }
+
+  private begin(raw: Buffer, address: string, port: number, transport: TransportKind): RequestContext {
+    return { raw, client: { address, port }, transport, started: performance.now(), maxSize: 512, notes: {} };
+  }
+
+  /** Run the pipeline; `send` is called exactly once, with the reply or undefined (dropped). */
+  private process(ctx: RequestContext, send: (wire: Buffer | undefined) => void): void {
+    let out: Buffer | undefined | Promise<Buffer | undefined>;
+    try {
+      out = this.pipeline().run(ctx);
+    } catch (e) {
+      this.failed(ctx, e as Error, send);
+      return;
+    }
+    if (out instanceof Promise) {
+      this.inFlight++;
+      out.then(
+        (wire) => this.finish(ctx, wire, send),
+        (e: Error) => this.failed(ctx, e, send),
+      ).finally(() => {
+        if (--this.inFlight === 0 && this.drained) this.drained();
+      });
+    } else {
+      this.finish(ctx, out, send);
+    }
+  }
+
+  /** A bug, not bad input: log it and still answer SERVFAIL rather than leave the client waiting. */
+  private failed(ctx: RequestContext, err: Error, send: (wire: Buffer | undefined) => void): void {
+    this.events.onError?.(err, ctx);
+    this.finish(ctx, ctx.raw.length >= 12 ? headerOnlyReply(ctx.raw, Rcode.SERVFAIL) : undefined, send);
+  }
+
+  private finish(ctx: RequestContext, wire: Buffer | undefined, send: (wire: Buffer | undefined) => void): void {
+    send(wire);
+    this.events.onAnswer?.(ctx, wire);
+  }
+
+  private onDatagram(sock: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const ctx = this.begin(msg, rinfo.address, rinfo.port, 'udp');
+    this.process(ctx, (wire) => {
+      if (wire) sock.send(wire, rinfo.port, rinfo.address);
+    });
+  }
+
+  private onConnection(c: Socket): void {
+    if (this.closing) {
+      c.destroy();
+      return;
+    }
+    this.conns.add(c);
+    const maxInFlight = this.opts.tcpMaxInFlight ?? 32;
+    let pending = 0;
+    let buf = Buffer.alloc(0);
+    c.setTimeout(this.opts.tcpIdleTimeoutMs, () => c.end());
+    c.on('error', () => c.destroy());
+    c.on('close', () => this.conns.delete(c));
+    const send = (wire: Buffer | undefined) => {
+      pending--;
+      if (c.destroyed || !wire) return;
+      const frame = Buffer.allocUnsafe(2 + wire.length);
+      frame.writeUInt16BE(wire.length, 0);
+      wire.copy(frame, 2);
+      c.write(frame);
+      if (c.isPaused() && pending < maxInFlight) c.resume();
+    };
+    c.on('data', (chunk) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const raw = Buffer.from(buf.subarray(2, 2 + len));
+        buf = buf.subarray(2 + len);
+        if (len < 12) {
+          c.destroy(); // RFC 7766 8: a frame that cannot be a message; the stream is out of sync
+          return;
+        }
+        pending++;
+        const ctx = this.begin(raw, c.remoteAddress ?? '', c.remotePort ?? 0, 'tcp');
+        this.process(ctx, send);
+      }
+      if (pending >= maxInFlight) c.pause(); // back-pressure: stop reading until answers go out
+    });
+  }
+
+  /** Stop accepting; wait (bounded) for in-flight answers; close everything. */
+  async stop(drainMs = 5000): Promise<void> {
+    this.closing = true;
+    for (const s of this.tcp) s.close();
+    if (this.inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((r) => { this.drained = r; }),
+        new Promise<void>((r) => setTimeout(r, drainMs).unref()),
+      ]);
+    }
+    for (const c of this.conns) c.end();
+    await Promise.all(this.udp.map((s) => s.close().catch(() => undefined)));
+    for (const c of this.conns) c.destroy();
+    this.udp = [];
+    this.tcp = [];
+  }
+}

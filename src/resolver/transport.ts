@@ -1,0 +1,194 @@
+/**
+ * Upstream transport: one question to one server, over UDP with fallback to
+ * TCP on truncation (RFC 1035 4.2.1, RFC 7766) and to plain DNS when a server
+ * rejects EDNS (RFC 6891 7).
+ *
+ * Anti-spoofing (RFC 5452): every query uses a fresh socket (a random source
+ * port chosen by the kernel), a random ID from a CSPRNG, and a 0x20 mixed-case
+ * question; a reply must match address, port, ID and the exact question bytes,
+ * anything else is ignored and counted while we keep waiting for the real one.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP, Socket } from 'node:net';
+import DgramAsPromised from 'dgram-as-promised';
+import { Rcode } from '../dns/constants.js';
+import { makeEdns } from '../dns/edns.js';
+import { decodeMessage, encodeMessage, makeQuery } from '../dns/message.js';
+import type { Message } from '../dns/message.js';
+import type { Name } from '../dns/name.js';
+import { randomizeCase } from '../dns/name.js';
+
+export interface UpstreamQuestion {
+  address: string;
+  port?: number;
+  name: Name;
+  type: number;
+  timeoutMs: number;
+}
+
+export interface UpstreamReply {
+  message: Message;
+  rttMs: number;
+  /** The question name exactly as sent (0x20 case). */
+  sentName: Name;
+  tcp: boolean;
+}
+
+export class UpstreamError extends Error {
+  constructor(readonly code: 'VERDICT_ERR_TIMEOUT' | 'VERDICT_ERR_NETWORK' | 'VERDICT_ERR_BAD_REPLY', message: string) {
+    super(message);
+  }
+}
+
+/** The network as the iterator sees it; tests script their own. */
+export interface Transport {
+  query(q: UpstreamQuestion): Promise<UpstreamReply>;
+}
+
+export interface TransportStats {
+  queries: number;
+  timeouts: number;
+  mismatched: number;
+  tcpFallbacks: number;
+  ednsFallbacks: number;
+}
+
+// Random bytes come from a pooled CSPRNG buffer: one syscall per 4 KiB, not per query.
+let pool = Buffer.alloc(0);
+let poolPos = 0;
+function random(n: number): Buffer {
+  if (poolPos + n > pool.length) {
+    pool = randomBytes(4096);
+    poolPos = 0;
+  }
+  const out = pool.subarray(poolPos, poolPos + n);
+  poolPos += n;
+  return out;
+}
+
+function sameQuestion(reply: Message, name: Name, type: number): boolean {
+  const q = reply.questions[0];
+  return reply.questions.length === 1 && q!.type === type && q!.name.equals(name);
+}
+
+export class NetTransport implements Transport {
+  readonly stats: TransportStats = { queries: 0, timeouts: 0, mismatched: 0, tcpFallbacks: 0, ednsFallbacks: 0 };
+  /** Servers that rejected EDNS: asked without it from then on (bounded). */
+  private readonly noEdns = new Set<string>();
+
+  constructor(private readonly ednsUdpSize = 1232) {}
+
+  async query(q: UpstreamQuestion): Promise<UpstreamReply> {
+    const port = q.port ?? 53;
+    const sentName = randomizeCase(q.name, random(8));
+    const useEdns = !this.noEdns.has(q.address);
+    const started = performance.now();
+    let reply = await this.udp(q.address, port, sentName, q.type, useEdns, q.timeoutMs);
+    let tcp = false;
+    if (useEdns && (reply.rcode === Rcode.FORMERR || reply.rcode === Rcode.NOTIMP) && !reply.edns) {
+      // RFC 6891 7: a server that does not understand OPT; ask again without it.
+      this.stats.ednsFallbacks++;
+      if (this.noEdns.size > 10_000) this.noEdns.clear();
+      this.noEdns.add(q.address);
+      reply = await this.udp(q.address, port, sentName, q.type, false, q.timeoutMs);
+    }
+    if (reply.tc) {
+      this.stats.tcpFallbacks++;
+      reply = await this.tcp(q.address, port, sentName, q.type, !this.noEdns.has(q.address), q.timeoutMs);
+      tcp = true;
+    }
+    return { message: reply, rttMs: performance.now() - started, sentName, tcp };
+  }
+
+  private queryBytes(id: number, name: Name, type: number, edns: boolean): Buffer {
+    return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize) : undefined }));
+  }
+
+  private async udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+    this.stats.queries++;
+    const id = random(2).readUInt16BE(0);
+    const family = isIP(address) === 6 ? 'udp6' : 'udp4';
+    let settle: ((m: Message | Error) => void) | undefined;
+    const done = new Promise<Message | Error>((r) => { settle = r; });
+    // A plain 'message' listener, not recv(): forged datagrams may arrive in bursts
+    // and recv() would lose datagrams that arrive between two calls.
+    const sock = DgramAsPromised.createSocket({ type: family }, (msg, rinfo) => {
+      if (rinfo.address !== address || rinfo.port !== port || msg.length < 12 || msg.readUInt16BE(0) !== id) {
+        this.stats.mismatched++;
+        return;
+      }
+      let m: Message;
+      try {
+        m = decodeMessage(msg);
+      } catch {
+        this.stats.mismatched++;
+        return; // a malformed datagram is no answer; keep waiting
+      }
+      if (!m.qr || !sameQuestion(m, name, type)) {
+        this.stats.mismatched++;
+        return;
+      }
+      settle!(m);
+    });
+    const timer = setTimeout(() => settle!(new UpstreamError('VERDICT_ERR_TIMEOUT', `no answer from ${address} in ${timeoutMs} ms`)), timeoutMs);
+    try {
+      await sock.bind(0);
+      await sock.send(this.queryBytes(id, name, type, edns), port, address);
+      const r = await done;
+      if (r instanceof Error) {
+        if ((r as UpstreamError).code === 'VERDICT_ERR_TIMEOUT') this.stats.timeouts++;
+        throw r;
+      }
+      return r;
+    } catch (e) {
+      if (e instanceof UpstreamError) throw e;
+      throw new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      sock.close().catch(() => undefined);
+    }
+  }
+
+  private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+    this.stats.queries++;
+    const id = random(2).readUInt16BE(0);
+    const q = this.queryBytes(id, name, type, edns);
+    return new Promise((resolve, reject) => {
+      const sock = new Socket();
+      let buf = Buffer.alloc(0);
+      const fail = (e: UpstreamError) => { sock.destroy(); reject(e); };
+      sock.setTimeout(timeoutMs, () => {
+        this.stats.timeouts++;
+        fail(new UpstreamError('VERDICT_ERR_TIMEOUT', `no TCP answer from ${address} in ${timeoutMs} ms`));
+      });
+      sock.on('error', (e) => fail(new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${e.message}`)));
+      sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 2) {
+          const len = buf.readUInt16BE(0);
+          if (buf.length < 2 + len) return;
+          const frame = buf.subarray(2, 2 + len);
+          buf = buf.subarray(2 + len);
+          try {
+            const m = decodeMessage(frame);
+            if (m.id === id && m.qr && sameQuestion(m, name, type)) {
+              sock.destroy();
+              resolve(m);
+              return;
+            }
+            this.stats.mismatched++;
+          } catch (e) {
+            fail(new UpstreamError('VERDICT_ERR_BAD_REPLY', `${address}: ${(e as Error).message}`));
+            return;
+          }
+        }
+      });
+      sock.connect(port, address, () => {
+        const frame = Buffer.allocUnsafe(2 + q.length);
+        frame.writeUInt16BE(q.length, 0);
+        q.copy(frame, 2);
+        sock.write(frame);
+      });
+    });
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * One running Verdict: config -> listeners, pipeline, iterator, cache.
+ * `reload()` rebuilds what the config describes off the hot path and swaps it
+ * whole; `stop()` drains.
+ */
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { parseEndpoint } from '../config/endpoint.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { AccessList } from './acl.js';
+import { ResolverCache } from './cache/cache.js';
+import { Iterator } from './iterator/iterator.js';
+import type { RootHint } from './iterator/iterator.js';
+import { Pipeline } from './pipeline.js';
+import { IANA_ROOT_HINTS } from './roothints.js';
+import { ServerSelection } from './selection.js';
+import { DnsServer } from './server.js';
+import { AccessStage } from './stages/access.js';
+import { DecodeStage } from './stages/decode.js';
+import { ResolveStage } from './stages/resolve.js';
+import { RespondStage } from './stages/respond.js';
+import { NetTransport } from './transport.js';
+import type { Transport } from './transport.js';
+
+export interface VerdictDeps {
+  /** Injected network (tests); default: real sockets. */
+  transport?: Transport;
+  now?: () => number;
+  logger?: Logger;
+  rootHints?: RootHint[];
+}
+
+export class Verdict {
+  readonly logger: Logger;
+  readonly cache: ResolverCache;
+  readonly iterator: Iterator;
+  readonly transport: Transport;
+  private pipeline: Pipeline;
+  private readonly access: AccessStage;
+  readonly server: DnsServer;
+
+  constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
+    const cfg = loaded.config;
+    this.logger = deps.logger ?? pino({ level: cfg.log.level, base: { svc: 'verdict' } });
+    const now = deps.now ?? Date.now;
+    this.cache = new ResolverCache({ maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now });
+    this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
+    const r = cfg.resolver;
+    this.iterator = new Iterator({
+      rootHints: deps.rootHints ?? r.root_hints ?? IANA_ROOT_HINTS,
+      qnameMinimisation: r.qname_minimisation,
+      upstreamTimeoutMs: r.upstream_timeout_ms,
+      maxQueries: r.max_queries,
+      maxDepth: r.max_depth,
+      maxCnameHops: r.max_cname_hops,
+      queryTimeoutMs: r.query_timeout_ms,
+      maxNsPerReferral: r.max_ns_per_referral,
+    }, this.transport, this.cache, new ServerSelection(now), now);
+    this.access = new AccessStage(new AccessList(cfg.server.allow));
+    this.pipeline = this.buildPipeline(cfg);
+    this.server = new DnsServer(() => this.pipeline, {
+      listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
+      tcpIdleTimeoutMs: cfg.server.tcp_idle_timeout_ms,
+      tcpMaxConnections: cfg.server.tcp_max_connections,
+    }, {
+      onError: (err, ctx) => this.logger.error({ err, client: ctx.client.address }, 'internal error while answering'),
+    });
+  }
+
+  get config(): Config {
+    return this.loaded.config;
+  }
+
+  private buildPipeline(cfg: Config): Pipeline {
+    return new Pipeline([
+      new DecodeStage(cfg.server.max_udp_size),
+      this.access,
+      new ResolveStage(this.iterator),
+      new RespondStage(cfg.server.max_udp_size),
+    ]);
+  }
+
+  async start(): Promise<void> {
+    await this.server.start();
+    this.logger.info({ listen: this.server.addresses }, 'verdict listening');
+  }
+
+  /** Apply a new config (listeners and resolver limits need a restart; ACL and policy do not). */
+  reload(next: LoadedConfig): void {
+    this.loaded = next;
+    this.access.setAccessList(new AccessList(next.config.server.allow));
+    this.pipeline = this.buildPipeline(next.config);
+    this.logger.info('configuration reloaded');
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    this.logger.info('verdict stopped');
+  }
+}

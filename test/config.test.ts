@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig, parseConfigText } from '../src/config/load.js';
+import { AccessList, isLoopback } from '../src/resolver/acl.js';
+
+test('the shipped default config is valid and allows loopback only', () => {
+  const { config } = loadConfig('config/verdict.yaml');
+  assert.deepEqual(config.server.listen, ['127.0.0.1:5353', '[::1]:5353']);
+  const acl = new AccessList(config.server.allow);
+  assert.ok(acl.allows('127.0.0.1'));
+  assert.ok(acl.allows('::1'));
+  assert.ok(!acl.allows('192.0.2.1'));
+  assert.ok(!acl.allows('2001:db8::1'));
+  assert.equal(config.cache.max_ttl, 86400);
+  assert.equal(config.cache.max_negative_ttl, 10800);
+});
+
+test('errors name file, line, column and key', () => {
+  const text = 'server:\n  listen: ["127.0.0.1:5353"]\n  allow: ["10.0.0.0/33"]\ncache:\n  max_entrys: 5\n';
+  try {
+    parseConfigText(text, 'x.yaml');
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    const msg = (e as Error).message;
+    assert.match(msg, /x\.yaml:5:3: cache: Unrecognized key: "max_entrys"/);
+  }
+  assert.throws(() => parseConfigText(text.replace('  max_entrys: 5', '  max_entries: 500'), 'x.yaml'), /x\.yaml:3:\d+: server\.allow\.0: .*prefix length/);
+});
+
+test('YAML syntax errors carry their position', () => {
+  assert.throws(() => parseConfigText('server:\n  listen: [\n', 'y.yaml'), /y\.yaml:\d+:\d+:/);
+});
+
+test('IPv4-mapped clients match IPv4 prefixes', () => {
+  const acl = new AccessList(['192.0.2.0/24']);
+  assert.ok(acl.allows('::ffff:192.0.2.7'));
+  assert.ok(!acl.allows('::ffff:192.0.3.7'));
+  assert.ok(isLoopback('127.55.0.1'));
+  assert.ok(!isLoopback('128.0.0.1'));
+});
