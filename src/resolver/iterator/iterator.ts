@@ -505,10 +505,10 @@ class Resolution {
     const trust = this.reply!.aa ? Trust.AuthAnswer : Trust.Answer;
     // The server may add the chain's further records; cache those within its zone so
     // the next hops are answered from the cache rather than asked again.
-    for (const set of rrsets(answers)) this.it.cache.putRRset(set, trust);
-    const cname = answers.find((r) => r.type === Type.CNAME && namesEqual(r.name, this.name));
-    if (cname) return { kind: 'cname', record: cname };
     const dname = answers.find((r) => r.type === Type.DNAME && isSubdomain(this.name, r.name) && !namesEqual(this.name, r.name));
+    // A CNAME the server synthesised from a DNAME is not cached: the DNAME is the data (RFC 6672 3.4).
+    const synthesised = (r: Record) => dname !== undefined && r.type === Type.CNAME && isSubdomain(r.name, dname.name);
+    for (const set of rrsets(answers.filter((r) => !synthesised(r)))) this.it.cache.putRRset(set, trust);
     if (dname) {
       let target: Name;
       try {
@@ -519,6 +519,8 @@ class Resolution {
       const synth: Record = { name: this.name, type: Type.CNAME, class: Class.IN, ttl: dname.ttl, rdata: target };
       return { kind: 'cname', record: synth, dname };
     }
+    const cname = answers.find((r) => r.type === Type.CNAME && namesEqual(r.name, this.name));
+    if (cname) return { kind: 'cname', record: cname };
     return undefined;
   }
 }
