@@ -1,0 +1,130 @@
+/** Upstream transport over real loopback sockets: spoofing resistance, TC -> TCP, EDNS fallback. */
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { after, test } from 'node:test';
+import { Rcode, Type } from '../src/dns/constants.js';
+import { decodeMessage, emptyMessage, encodeMessage } from '../src/dns/message.js';
+import type { Message } from '../src/dns/message.js';
+import { nameFromText, namesEqual } from '../src/dns/name.js';
+import { NetTransport } from '../src/resolver/transport.js';
+
+const ADDR = '127.55.250.1';
+const open: (UdpSocket | Server)[] = [];
+after(() => { for (const s of open) s.close(); });
+
+function answerFor(q: Message, ip: number[]): Message {
+  const m = emptyMessage({ id: q.id, qr: true, aa: true, questions: q.questions });
+  m.answers.push({ name: q.questions[0]!.name, type: Type.A, class: 1, ttl: 60, rdata: Buffer.from(ip) });
+  return m;
+}
+
+async function udpServer(handler: (q: Message, raw: Buffer, reply: (b: Buffer) => void, rinfo: { address: string; port: number }) => void, port = 0): Promise<number> {
+  const s = createSocket('udp4');
+  open.push(s);
+  s.on('message', (raw, rinfo) => handler(decodeMessage(raw), raw, (b) => s.send(b, rinfo.port, rinfo.address), rinfo));
+  await new Promise<void>((r) => s.bind(port, ADDR, r));
+  return s.address().port;
+}
+
+test('forged replies (wrong ID, wrong case, wrong port) are ignored; the real one is taken', async () => {
+  const forger = createSocket('udp4');
+  open.push(forger);
+  await new Promise<void>((r) => forger.bind(0, ADDR, r));
+  let sentName: Buffer | undefined;
+  const port = await udpServer((q, _raw, reply, rinfo) => {
+    sentName = q.questions[0]!.name;
+    const forged = answerFor(q, [203, 0, 113, 66]);
+    // 1) guessed IDs from the right address and port
+    for (let i = 0; i < 200; i++) reply(encodeMessage({ ...forged, id: (q.id + 1 + i) & 0xffff }));
+    // 2) right ID but the question in another case (0x20 check)
+    const lower = { ...forged, questions: [{ ...q.questions[0]!, name: Buffer.from(q.questions[0]!.name.toString('latin1').toLowerCase(), 'latin1') }] };
+    if (!lower.questions[0]!.name.equals(q.questions[0]!.name)) reply(encodeMessage(lower));
+    // 3) right ID and question from another port (off-path sender on the same host)
+    forger.send(encodeMessage(forged), rinfo.port, rinfo.address);
+    // 4) then the real answer
+    setTimeout(() => reply(encodeMessage(answerFor(q, [192, 0, 2, 1]))), 20);
+  });
+  const t = new NetTransport();
+  const r = await t.query({ address: ADDR, port, name: nameFromText('WwW.Example.com.'), type: Type.A, timeoutMs: 2000 });
+  assert.deepEqual([...r.message.answers[0]!.rdata], [192, 0, 2, 1]);
+  assert.ok(t.stats.mismatched >= 201, `mismatched ${t.stats.mismatched}`);
+  assert.ok(sentName && namesEqual(sentName, nameFromText('www.example.com.')));
+});
+
+test('off-path flood: 0 forged answers accepted in 10,000 attempts', async () => {
+  // Each upstream query is raced by a burst of 100 forgeries with random IDs sent to the
+  // query's source port (the attacker is granted the port, the hardest case); 100 queries.
+  const forger = createSocket('udp4');
+  open.push(forger);
+  await new Promise<void>((r) => forger.bind(0, ADDR, r));
+  let serverPort = 0;
+  serverPort = await udpServer((q, _raw, reply, rinfo) => {
+    const forged = answerFor(q, [203, 0, 113, 66]);
+    for (let i = 0; i < 100; i++) {
+      // Forgeries carry the server's address in real attacks; here they come from the same
+      // address but a different port, plus guessed IDs from the real port.
+      const m = encodeMessage({ ...forged, id: Math.floor(Math.random() * 65536) });
+      if (i % 2) reply(m);
+      else forger.send(m, rinfo.port, rinfo.address);
+    }
+    setTimeout(() => reply(encodeMessage(answerFor(q, [192, 0, 2, 1]))), 5);
+  });
+  const t = new NetTransport();
+  let forgedAccepted = 0;
+  for (let i = 0; i < 100; i++) {
+    const r = await t.query({ address: ADDR, port: serverPort, name: nameFromText(`q${i}.example.com.`), type: Type.A, timeoutMs: 2000 });
+    if (r.message.answers[0]!.rdata[0] === 203) forgedAccepted++;
+  }
+  assert.equal(forgedAccepted, 0);
+});
+
+test('a truncated UDP answer is retried over TCP', async () => {
+  let tcpPort = 0;
+  const udpPort = await udpServer((q, _raw, reply) => reply(encodeMessage({ ...emptyMessage({ id: q.id, qr: true, tc: true, questions: q.questions }) })));
+  const srv: Server = createServer((c) => {
+    c.on('data', (d) => {
+      const q = decodeMessage(d.subarray(2));
+      const a = encodeMessage(answerFor(q, [192, 0, 2, 9]));
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(a.length);
+      c.write(Buffer.concat([len, a]));
+    });
+  });
+  open.push(srv);
+  await new Promise<void>((r) => srv.listen(udpPort, ADDR, r));
+  tcpPort = (srv.address() as { port: number }).port;
+  assert.equal(tcpPort, udpPort);
+  const t = new NetTransport();
+  const r = await t.query({ address: ADDR, port: udpPort, name: nameFromText('big.example.'), type: Type.A, timeoutMs: 2000 });
+  assert.equal(r.tcp, true);
+  assert.deepEqual([...r.message.answers[0]!.rdata], [192, 0, 2, 9]);
+  assert.equal(t.stats.tcpFallbacks, 1);
+});
+
+test('FORMERR to an EDNS query is retried without EDNS, and remembered', async () => {
+  let withOpt = 0;
+  const port = await udpServer((q, _raw, reply) => {
+    if (q.edns) {
+      withOpt++;
+      reply(encodeMessage(emptyMessage({ id: q.id, qr: true, rcode: Rcode.FORMERR, questions: q.questions })));
+    } else {
+      reply(encodeMessage(answerFor(q, [192, 0, 2, 3])));
+    }
+  });
+  const t = new NetTransport();
+  const r = await t.query({ address: ADDR, port, name: nameFromText('old.example.'), type: Type.A, timeoutMs: 2000 });
+  assert.equal(r.message.rcode, Rcode.NOERROR);
+  await t.query({ address: ADDR, port, name: nameFromText('old2.example.'), type: Type.A, timeoutMs: 2000 });
+  assert.equal(withOpt, 1, 'the second query goes without OPT at once');
+});
+
+test('a silent server times out within the bound', async () => {
+  const port = await udpServer(() => undefined);
+  const t = new NetTransport();
+  const started = Date.now();
+  await assert.rejects(t.query({ address: ADDR, port, name: nameFromText('x.example.'), type: Type.A, timeoutMs: 200 }), /no answer/);
+  assert.ok(Date.now() - started < 1000);
+});
