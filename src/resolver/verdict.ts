@@ -4,6 +4,7 @@
  * whole; `stop()` drains.
  */
 import pino from 'pino';
+import { nameToText } from '../dns/name.js';
 import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -21,6 +22,9 @@ import { DecodeStage } from './stages/decode.js';
 import { ResolveStage } from './stages/resolve.js';
 import { RespondStage } from './stages/respond.js';
 import { NetTransport } from './transport.js';
+import { Metrics } from '../metrics/metrics.js';
+import { MetricsServer } from '../metrics/http.js';
+import type { RequestContext } from './context.js';
 import type { Transport } from './transport.js';
 
 export interface VerdictDeps {
@@ -39,6 +43,11 @@ export class Verdict {
   private pipeline: Pipeline;
   private readonly access: AccessStage;
   readonly server: DnsServer;
+  readonly metrics = new Metrics();
+  private metricsServer?: MetricsServer;
+  private listening = false;
+  /** Last values of plain counters already pushed to Prometheus counters. */
+  private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0 };
 
   constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
     const cfg = loaded.config;
@@ -64,7 +73,8 @@ export class Verdict {
       tcpIdleTimeoutMs: cfg.server.tcp_idle_timeout_ms,
       tcpMaxConnections: cfg.server.tcp_max_connections,
     }, {
-      onError: (err, ctx) => this.logger.error({ err, client: ctx.client.address }, 'internal error while answering'),
+      onError: (err) => this.logger.error({ err }, 'internal error while answering'),
+      onAnswer: (ctx, wire) => this.onAnswer(ctx, wire),
     });
   }
 
@@ -81,9 +91,55 @@ export class Verdict {
     ]);
   }
 
+  private onAnswer(ctx: RequestContext, wire: Buffer | undefined): void {
+    if (!wire) {
+      this.metrics.dropped.labels(ctx.query ? 'policy' : 'malformed').inc();
+      return;
+    }
+    const rcode = ctx.response?.rcode ?? (wire[3]! & 0xf);
+    this.metrics.countQuery(ctx.query?.questions[0]?.type ?? 0, rcode, ctx.transport);
+    this.metrics.latency.labels(ctx.resolved ? 'resolver' : 'direct').observe((performance.now() - ctx.started) / 1000);
+    if (this.config.log.queries) {
+      this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.transport }, 'query');
+    }
+  }
+
+  /** Plain counters kept on the hot path are pushed to Prometheus only when scraped. */
+  private syncCounters(): void {
+    const s = this.synced;
+    const t = this.transport instanceof NetTransport ? this.transport.stats : undefined;
+    const push = (c: { inc(n: number): void }, now: number, key: keyof typeof s) => {
+      if (now > s[key]) c.inc(now - s[key]);
+      s[key] = now;
+    };
+    push(this.metrics.cacheHits, this.cache.hits, 'hits');
+    push(this.metrics.cacheMisses, this.cache.misses, 'misses');
+    if (t) {
+      push(this.metrics.upstreamQueries, t.queries, 'upstream');
+      push(this.metrics.upstreamTimeouts, t.timeouts, 'timeouts');
+      push(this.metrics.upstreamMismatched, t.mismatched, 'mismatched');
+    }
+    this.metrics.cacheEntries.set(this.cache.size);
+  }
+
+  ready(): { ready: boolean; reason?: string } {
+    return this.listening ? { ready: true } : { ready: false, reason: 'not listening yet' };
+  }
+
   async start(): Promise<void> {
     await this.server.start();
+    this.listening = true;
+    const m = this.config.metrics.listen;
+    if (m) {
+      this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters());
+      const at = await this.metricsServer.start(parseEndpoint(m, 9153));
+      this.logger.info({ metrics: at }, 'metrics listening');
+    }
     this.logger.info({ listen: this.server.addresses }, 'verdict listening');
+  }
+
+  get metricsAddress(): { address: string; port: number } | undefined {
+    return this.metricsServer?.server?.address() as { address: string; port: number } | undefined;
   }
 
   /** Apply a new config (listeners and resolver limits need a restart; ACL and policy do not). */
@@ -95,7 +151,9 @@ export class Verdict {
   }
 
   async stop(): Promise<void> {
+    this.listening = false;
     await this.server.stop();
+    await this.metricsServer?.stop();
     this.logger.info('verdict stopped');
   }
 }
