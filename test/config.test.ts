@@ -23,7 +23,7 @@ test('errors name file, line, column and key', () => {
   } catch (e) {
     assert.ok(e instanceof ConfigError);
     const msg = (e as Error).message;
-    assert.match(msg, /x\.yaml:5:3: cache: Unrecognized key: "max_entrys"/);
+    assert.match(msg, /x\.yaml:5:3: cache\.max_entrys: unknown key/);
   }
   assert.throws(() => parseConfigText(text.replace('  max_entrys: 5', '  max_entries: 500'), 'x.yaml'), /x\.yaml:3:\d+: server\.allow\.0: .*prefix length/);
 });

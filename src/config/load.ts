@@ -1,7 +1,7 @@
 /** YAML -> one validated, typed Config; every error names file, line and key. */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { configSchema } from './schema.js';
 import type { Config } from './schema.js';
@@ -34,6 +34,19 @@ function where(doc: Document, lc: LineCounter, file: string, path: readonly Prop
   return `${file}:1:1`;
 }
 
+/** Position of the key `key` inside the mapping at `path`. */
+function whereKey(doc: Document, lc: LineCounter, file: string, path: readonly PropertyKey[], key: string): string {
+  const map = doc.getIn(path as unknown[], true);
+  if (isMap(map)) {
+    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+    if (pair && isScalar(pair.key) && pair.key.range) {
+      const p = lc.linePos(pair.key.range[0]);
+      return `${file}:${p.line}:${p.col}`;
+    }
+  }
+  return where(doc, lc, file, path);
+}
+
 export function parseConfigText(text: string, file: string): Config {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -46,6 +59,10 @@ export function parseConfigText(text: string, file: string): Config {
   const parsed = configSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) problems.push(`${whereKey(doc, lc, file, issue.path, k)}: ${[...issue.path, k].join('.')}: unknown key`);
+        continue;
+      }
       const key = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
       problems.push(`${where(doc, lc, file, issue.path)}: ${key || '(top level)'}: ${issue.message}`);
     }
