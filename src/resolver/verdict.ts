@@ -11,6 +11,8 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { AccessList } from './acl.js';
 import { ResolverCache } from './cache/cache.js';
+import { AnswerCache } from './cache/answers.js';
+import { AnswerCacheStage } from './stages/answer-cache.js';
 import { Iterator } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
@@ -38,6 +40,7 @@ export interface VerdictDeps {
 export class Verdict {
   readonly logger: Logger;
   readonly cache: ResolverCache;
+  readonly answers: AnswerCache;
   readonly iterator: Iterator;
   readonly transport: Transport;
   private pipeline: Pipeline;
@@ -54,6 +57,7 @@ export class Verdict {
     this.logger = deps.logger ?? pino({ level: cfg.log.level, base: { svc: 'verdict' } });
     const now = deps.now ?? Date.now;
     this.cache = new ResolverCache({ maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now });
+    this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
     const r = cfg.resolver;
     this.iterator = new Iterator({
@@ -86,8 +90,9 @@ export class Verdict {
     return new Pipeline([
       new DecodeStage(cfg.server.max_udp_size),
       this.access,
+      new AnswerCacheStage(this.answers),
       new ResolveStage(this.iterator),
-      new RespondStage(cfg.server.max_udp_size),
+      new RespondStage(cfg.server.max_udp_size, this.answers),
     ]);
   }
 
@@ -98,7 +103,7 @@ export class Verdict {
     }
     const rcode = ctx.response?.rcode ?? (wire[3]! & 0xf);
     this.metrics.countQuery(ctx.query?.questions[0]?.type ?? 0, rcode, ctx.transport);
-    this.metrics.latency.labels(ctx.resolved ? 'resolver' : 'direct').observe((performance.now() - ctx.started) / 1000);
+    this.metrics.latency.labels(ctx.notes.cache ? 'cache' : ctx.resolved ? 'resolver' : 'direct').observe((performance.now() - ctx.started) / 1000);
     if (this.config.log.queries) {
       this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.transport }, 'query');
     }
@@ -112,7 +117,7 @@ export class Verdict {
       if (now > s[key]) c.inc(now - s[key]);
       s[key] = now;
     };
-    push(this.metrics.cacheHits, this.cache.hits, 'hits');
+    push(this.metrics.cacheHits, this.cache.hits + this.answers.hits, 'hits');
     push(this.metrics.cacheMisses, this.cache.misses, 'misses');
     if (t) {
       push(this.metrics.upstreamQueries, t.queries, 'upstream');

@@ -2,12 +2,13 @@
 import { addEde } from '../../dns/edns.js';
 import { encodeMessage } from '../../dns/message.js';
 import { replyTo } from '../../dns/reply.js';
+import type { AnswerCache } from '../cache/answers.js';
 import type { RequestContext, Stage, StageResult } from '../context.js';
 
 export class RespondStage implements Stage {
   readonly name = 'respond';
 
-  constructor(private readonly maxUdpSize: number) {}
+  constructor(private readonly maxUdpSize: number, private readonly answers: AnswerCache) {}
 
   handle(ctx: RequestContext): StageResult {
     if (!ctx.response) {
@@ -18,7 +19,15 @@ export class RespondStage implements Stage {
       if (r.ede) addEde(m, r.ede.code, r.ede.text);
       ctx.response = m;
     }
-    ctx.wire = encodeMessage(ctx.response, ctx.maxSize);
+    const full = encodeMessage(ctx.response);
+    ctx.wire = full.length <= ctx.maxSize ? full : encodeMessage(ctx.response, ctx.maxSize);
+    // Unmodified resolver answers go to the wire-form answer cache, for their smallest TTL.
+    const key = ctx.notes.answerKey as string | undefined;
+    const r = ctx.resolved;
+    if (key && r && !ctx.notes.rewritten && (r.rcode === 0 || r.rcode === 3) && !r.ede) {
+      const records = [...ctx.response.answers, ...ctx.response.authorities];
+      if (records.length) this.answers.store(key, full, Math.min(...records.map((x) => x.ttl)));
+    }
     return 'answered';
   }
 }

@@ -1,0 +1,24 @@
+/** Replies straight from the wire-form answer cache (see cache/answers.ts). */
+import { answerKey } from '../cache/answers.js';
+import type { AnswerCache } from '../cache/answers.js';
+import type { RequestContext, Stage, StageResult } from '../context.js';
+
+export class AnswerCacheStage implements Stage {
+  readonly name = 'answer-cache';
+
+  constructor(private readonly cache: AnswerCache) {}
+
+  handle(ctx: RequestContext): StageResult {
+    const q = ctx.query!;
+    if (!q.rd) return 'next';
+    const key = answerKey(q);
+    const wire = this.cache.reply(key, ctx.raw, q.questions[0]!.name, ctx.maxSize);
+    if (wire) {
+      ctx.wire = wire;
+      ctx.notes.cache = 'answer';
+      return 'answered';
+    }
+    ctx.notes.answerKey = key;
+    return 'next';
+  }
+}
