@@ -106,3 +106,14 @@ test('TCP: several queries on one connection, each answered', async () => {
   const replies = (await tcpExchange(qs, port)).map(decodeMessage);
   assert.deepEqual(replies.map((r) => r.id).sort(), [101, 102, 103, 104]);
 });
+
+test('ANY over UDP gets the minimal RFC 8482 answer; over TCP it is resolved', async () => {
+  const before = net.count;
+  const u = await ask('any.example.', Type.ANY, port);
+  assert.equal(u.answers.length, 1);
+  assert.equal(u.answers[0]!.type, Type.HINFO);
+  assert.equal(u.answers[0]!.rdata.subarray(1, 8).toString(), 'RFC8482');
+  assert.equal(net.count, before, 'no upstream query');
+  await ask('any.example.', Type.ANY, port, { tcp: true });
+  assert.ok(net.count > before);
+});

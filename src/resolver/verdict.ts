@@ -13,6 +13,7 @@ import { AccessList } from './acl.js';
 import { ResolverCache } from './cache/cache.js';
 import { AnswerCache } from './cache/answers.js';
 import { AnswerCacheStage } from './stages/answer-cache.js';
+import { AnyStage } from './stages/any.js';
 import { Iterator } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
@@ -90,6 +91,7 @@ export class Verdict {
     return new Pipeline([
       new DecodeStage(cfg.server.max_udp_size),
       this.access,
+      new AnyStage(),
       new AnswerCacheStage(this.answers),
       new ResolveStage(this.iterator),
       new RespondStage(cfg.server.max_udp_size, this.answers),
