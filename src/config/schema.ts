@@ -35,6 +35,12 @@ export const configSchema = z.strictObject({
     tcp_idle_timeout_ms: z.number().int().min(100).default(10_000),
     tcp_max_connections: z.number().int().min(1).default(1024),
     workers: z.number().int().min(1).max(64).default(1),
+    /** Per-client token bucket; off by default (0). Loopback clients are exempt unless limit_loopback. */
+    rate_limit: z.strictObject({
+      qps: z.number().min(0).default(0),
+      burst: z.number().int().min(1).default(200),
+      limit_loopback: z.boolean().default(false),
+    }).prefault({}),
   }).prefault({}),
   resolver: z.strictObject({
     root_hints: z.array(hint).min(1).optional(),
@@ -48,6 +54,8 @@ export const configSchema = z.strictObject({
     max_cname_hops: z.number().int().min(1).max(32).default(12),
     query_timeout_ms: z.number().int().min(100).default(10_000),
     max_ns_per_referral: z.number().int().min(1).default(8),
+    /** Client queries resolving at once; past it, SERVFAIL at once (graceful, bounded memory). */
+    max_concurrent: z.number().int().min(1).default(10_000),
   }).prefault({}),
   cache: z.strictObject({
     max_entries: z.number().int().min(100).default(200_000),

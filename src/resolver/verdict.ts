@@ -19,6 +19,7 @@ import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
 import { IANA_ROOT_HINTS } from './roothints.js';
 import { ServerSelection } from './selection.js';
+import { RateLimiter } from './ratelimit.js';
 import { DnsServer } from './server.js';
 import { AccessStage } from './stages/access.js';
 import { DecodeStage } from './stages/decode.js';
@@ -38,6 +39,11 @@ export interface VerdictDeps {
   rootHints?: RootHint[];
 }
 
+function limiter(cfg: Config, now: () => number = Date.now): RateLimiter | undefined {
+  const r = cfg.server.rate_limit;
+  return r.qps > 0 ? new RateLimiter(r.qps, r.burst, now) : undefined;
+}
+
 export class Verdict {
   readonly logger: Logger;
   readonly cache: ResolverCache;
@@ -46,6 +52,7 @@ export class Verdict {
   readonly transport: Transport;
   private pipeline: Pipeline;
   private readonly access: AccessStage;
+  private readonly resolveStage: ResolveStage;
   readonly server: DnsServer;
   readonly metrics = new Metrics();
   private metricsServer?: MetricsServer;
@@ -71,7 +78,8 @@ export class Verdict {
       queryTimeoutMs: r.query_timeout_ms,
       maxNsPerReferral: r.max_ns_per_referral,
     }, this.transport, this.cache, new ServerSelection(now), now);
-    this.access = new AccessStage(new AccessList(cfg.server.allow));
+    this.access = new AccessStage(new AccessList(cfg.server.allow), limiter(cfg, now), cfg.server.rate_limit.limit_loopback);
+    this.resolveStage = new ResolveStage(this.iterator, cfg.resolver.max_concurrent);
     this.pipeline = this.buildPipeline(cfg);
     this.server = new DnsServer(() => this.pipeline, {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
@@ -93,14 +101,14 @@ export class Verdict {
       this.access,
       new AnyStage(),
       new AnswerCacheStage(this.answers),
-      new ResolveStage(this.iterator),
+      this.resolveStage,
       new RespondStage(cfg.server.max_udp_size, this.answers),
     ]);
   }
 
   private onAnswer(ctx: RequestContext, wire: Buffer | undefined): void {
     if (!wire) {
-      this.metrics.dropped.labels(ctx.query ? 'policy' : 'malformed').inc();
+      this.metrics.dropped.labels((ctx.notes.dropReason as string | undefined) ?? (ctx.query ? 'policy' : 'malformed')).inc();
       return;
     }
     const rcode = ctx.response?.rcode ?? (wire[3]! & 0xf);
@@ -152,7 +160,7 @@ export class Verdict {
   /** Apply a new config (listeners and resolver limits need a restart; ACL and policy do not). */
   reload(next: LoadedConfig): void {
     this.loaded = next;
-    this.access.setAccessList(new AccessList(next.config.server.allow));
+    this.access.setAccessList(new AccessList(next.config.server.allow), limiter(next.config), next.config.server.rate_limit.limit_loopback);
     this.pipeline = this.buildPipeline(next.config);
     this.logger.info('configuration reloaded');
   }

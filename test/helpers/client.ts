@@ -5,7 +5,7 @@ import { decodeMessage, encodeMessage, makeQuery } from '../../src/dns/message.j
 import type { Edns, Message } from '../../src/dns/message.js';
 import { nameFromText } from '../../src/dns/name.js';
 
-export function udpExchange(raw: Buffer, port: number, address = '127.0.0.1', timeoutMs = 3000): Promise<Buffer | undefined> {
+export function udpExchange(raw: Buffer, port: number, address = '127.0.0.1', timeoutMs = 2000): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const s = createSocket(address.includes(':') ? 'udp6' : 'udp4');
     const t = setTimeout(() => { s.close(); resolve(undefined); }, timeoutMs);
