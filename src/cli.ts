@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
+import { resolve } from 'node:path';
+import { controlRequest } from './control/client.js';
 import { Verdict } from './resolver/verdict.js';
 
 const USAGE = `usage: verdict <command> [options]
@@ -12,6 +14,7 @@ const USAGE = `usage: verdict <command> [options]
 commands:
   serve -c FILE        run the resolver (SIGHUP reloads, SIGTERM drains and exits)
   check -c FILE        validate the config, RPZ zones and orders; exit 1 with file:line errors
+  ctl COMMAND [ARG]    control a running server: status | reload | flush [NAME] | zones | transfer ZONE
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
   demo                 start the lab and Verdict against it (config/demo.yaml)
 
@@ -59,7 +62,21 @@ async function check(args: string[]): Promise<number> {
   return 0;
 }
 
-const commands: Record<string, Command> = { serve, check };
+async function ctl(args: string[]): Promise<number> {
+  const { file, rest } = configArg(args);
+  const [command, ...cargs] = rest;
+  if (!command) {
+    process.stderr.write('usage: verdict ctl status|reload|flush [NAME]|zones|transfer ZONE [-c FILE]\n');
+    return 2;
+  }
+  const loaded = loadConfig(file);
+  const socket = resolve(loaded.baseDir, loaded.config.control.socket);
+  const r = await controlRequest(socket, command, cargs);
+  process.stdout.write(JSON.stringify(r.body, null, 2) + '\n');
+  return r.status === 200 ? 0 : 1;
+}
+
+const commands: Record<string, Command> = { serve, check, ctl };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

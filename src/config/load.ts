@@ -1,6 +1,6 @@
 /** YAML -> one validated, typed Config; every error names file, line and key. */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { configSchema } from './schema.js';
@@ -18,7 +18,11 @@ export class ConfigError extends Error {
 export interface LoadedConfig {
   config: Config;
   file: string;
-  /** Directory that relative paths in the config are resolved against. */
+  /**
+   * Directory that relative paths in the config are resolved against: the
+   * working directory at load time, as in DESIGN.md's examples
+   * (`file: config/rpz/local.rpz` next to `-c config/verdict.yaml`).
+   */
   baseDir: string;
 }
 
@@ -91,5 +95,5 @@ export function loadConfig(file: string): LoadedConfig {
     throw new ConfigError([`${file}: cannot read: ${(e as Error).message}`]);
   }
   const abs = resolve(file);
-  return { config: parseConfigText(text, file), file: abs, baseDir: dirname(abs) };
+  return { config: parseConfigText(text, file), file: abs, baseDir: process.cwd() };
 }

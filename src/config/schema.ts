@@ -82,6 +82,11 @@ export const configSchema = z.strictObject({
     allow: z.array(cidr).default([]),
     notify: z.array(endpoint).default([]),
   }).prefault({}),
+  /** Control channel (verdict ctl): a Unix socket, mode 0600, plus a token file beside it. */
+  control: z.strictObject({
+    socket: z.string().default('var/run/verdict.sock'),
+    enabled: z.boolean().default(true),
+  }).prefault({}),
   tsig_keys: z.record(z.string(), z.strictObject({ algorithm: z.string(), secret: z.string() })).default({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -4,7 +4,11 @@
  * whole; `stop()` drains.
  */
 import pino from 'pino';
-import { nameToText } from '../dns/name.js';
+import { resolve } from 'node:path';
+import { ControlServer } from '../control/server.js';
+import type { ControlHandler } from '../control/server.js';
+import { loadConfig } from '../config/load.js';
+import { nameFromText, nameToText } from '../dns/name.js';
 import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -56,6 +60,7 @@ export class Verdict {
   readonly server: DnsServer;
   readonly metrics = new Metrics();
   private metricsServer?: MetricsServer;
+  private control?: ControlServer;
   private listening = false;
   /** Last values of plain counters already pushed to Prometheus counters. */
   private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0 };
@@ -141,9 +146,36 @@ export class Verdict {
     return this.listening ? { ready: true } : { ready: false, reason: 'not listening yet' };
   }
 
+  /** Commands of `verdict ctl`. */
+  controlHandlers(): { [command: string]: ControlHandler } {
+    return {
+      status: () => ({
+        uptime_seconds: Math.round(process.uptime()),
+        listening: this.server.addresses,
+        cache: { records: this.cache.size, answers: this.answers.size, hits: this.cache.hits + this.answers.hits, misses: this.cache.misses },
+        config: this.loaded.file,
+      }),
+      reload: () => {
+        this.reload(loadConfig(this.loaded.file));
+        return { reloaded: true };
+      },
+      flush: (args) => {
+        const name = args[0];
+        const removed = this.cache.flush(name ? nameFromText(name.endsWith('.') ? name : name + '.') : undefined);
+        this.answers.clear();
+        return { flushed: name ?? 'all', records: removed };
+      },
+    };
+  }
+
   async start(): Promise<void> {
     await this.server.start();
     this.listening = true;
+    const ctl = this.config.control;
+    if (ctl.enabled) {
+      this.control = new ControlServer(resolve(this.loaded.baseDir, ctl.socket), this.controlHandlers());
+      await this.control.start();
+    }
     const m = this.config.metrics.listen;
     if (m) {
       this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters());
@@ -169,6 +201,7 @@ export class Verdict {
     this.listening = false;
     await this.server.stop();
     await this.metricsServer?.stop();
+    await this.control?.stop();
     this.logger.info('verdict stopped');
   }
 }

@@ -85,7 +85,7 @@ export class Iterator {
   private readonly inflight = new Map<string, Promise<Step>>();
   private readonly rootNs: Name[];
   private readonly allowLoopback: boolean;
-  private primed = false;
+  private nextPrime = 0;
 
   constructor(
     private readonly opts: IteratorOptions,
@@ -217,8 +217,9 @@ export class Iterator {
 
   /** Root priming (RFC 8109): ask a hint for the root NS set once, cache it with glue. */
   async prime(budget: Budget): Promise<void> {
-    if (this.primed || this.cache.getRRset(ROOT, Type.NS)) return;
-    this.primed = true;
+    if (this.cache.getRRset(ROOT, Type.NS) || this.now() < this.nextPrime) return;
+    // One attempt at a time and, after a failure, not again for 30 s: the hints still work.
+    this.nextPrime = this.now() + 30_000;
     for (const h of this.opts.rootHints) {
       if (!this.usableAddress(h.address) || budget.queries <= 0) continue;
       budget.queries--;
@@ -233,7 +234,6 @@ export class Iterator {
         // try the next hint
       }
     }
-    this.primed = false;
   }
 
   /** NS names and their known addresses of every cached delegation enclosing `name` (for RPZ NSDNAME/NSIP). */
