@@ -60,3 +60,13 @@ test('every metric name passes promtool check metrics', { skip: spawnSync('promt
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
+
+test('every series the Grafana dashboard queries is exported', async () => {
+  const { readFileSync } = await import('node:fs');
+  const dash = readFileSync('deploy/grafana-dashboard.json', 'utf8');
+  const used = new Set([...dash.matchAll(/\b((?:verdict|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]!));
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap((m) => m[2] === 'histogram' ? [`${m[1]}_bucket`, `${m[1]}_sum`, `${m[1]}_count`] : [m[1]!]));
+  assert.ok(used.size >= 10);
+  for (const name of used) assert.ok(exported.has(name), `dashboard uses ${name}, which is not exported`);
+});
