@@ -19,6 +19,8 @@ export interface RequestContext {
   response?: Message;
   /** Ready wire reply (fast paths and errors skip encoding). */
   wire?: Buffer;
+  /** Further messages after `wire`, TCP only (zone transfers, RFC 5936 2.2). */
+  moreWires?: Buffer[];
   /** Stage annotations (policy hits, cache) for logs and metrics. */
   notes: { [k: string]: unknown };
 }

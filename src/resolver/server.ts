@@ -123,13 +123,17 @@ export class DnsServer {
     c.setTimeout(this.opts.tcpIdleTimeoutMs, () => c.end());
     c.on('error', () => c.destroy());
     c.on('close', () => this.conns.delete(c));
-    const send = (wire: Buffer | undefined) => {
-      pending--;
-      if (c.destroyed || !wire) return;
+    const write = (wire: Buffer) => {
       const frame = Buffer.allocUnsafe(2 + wire.length);
       frame.writeUInt16BE(wire.length, 0);
       wire.copy(frame, 2);
       c.write(frame);
+    };
+    const send = (wire: Buffer | undefined, more?: Buffer[]) => {
+      pending--;
+      if (c.destroyed || !wire) return;
+      write(wire);
+      if (more) for (const w of more) write(w);
       if (c.isPaused() && pending < maxInFlight) c.resume();
     };
     c.on('data', (chunk) => {
@@ -145,7 +149,7 @@ export class DnsServer {
         }
         pending++;
         const ctx = this.begin(raw, c.remoteAddress ?? '', c.remotePort ?? 0, 'tcp');
-        this.process(ctx, send);
+        this.process(ctx, (wire) => send(wire, ctx.moreWires));
       }
       if (pending >= maxInFlight) c.pause(); // back-pressure: stop reading until answers go out
     });
