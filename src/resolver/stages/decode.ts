@@ -12,7 +12,8 @@ import type { RequestContext, Stage, StageResult } from '../context.js';
 export class DecodeStage implements Stage {
   readonly name = 'decode';
 
-  constructor(private readonly maxUdpSize: number) {}
+  /** With `transfers`, NOTIFY and AXFR/IXFR go on to the transfer stage (ctx.notes.transfer). */
+  constructor(private readonly maxUdpSize: number, private readonly transfers = false) {}
 
   handle(ctx: RequestContext): StageResult {
     const raw = ctx.raw;
@@ -38,9 +39,13 @@ export class DecodeStage implements Stage {
     } else {
       ctx.maxSize = ctx.transport === 'tcp' ? 65535 : 512;
     }
-    if (q.opcode !== Opcode.QUERY) return this.fail(ctx, Rcode.NOTIMP);
-    if (q.questions.length !== 1) return this.fail(ctx, Rcode.FORMERR);
+    if (q.questions.length !== 1) return this.fail(ctx, q.opcode === Opcode.QUERY || q.opcode === Opcode.NOTIFY ? Rcode.FORMERR : Rcode.NOTIMP);
     const question = q.questions[0]!;
+    if (this.transfers && (q.opcode === Opcode.NOTIFY || (q.opcode === Opcode.QUERY && (question.type === Type.AXFR || question.type === Type.IXFR)))) {
+      ctx.notes.transfer = true;
+      return 'next';
+    }
+    if (q.opcode !== Opcode.QUERY) return this.fail(ctx, Rcode.NOTIMP);
     if (question.class !== Class.IN) return this.fail(ctx, Rcode.REFUSED, { code: Ede.NOT_SUPPORTED, text: 'only class IN is served' });
     if (question.type === Type.AXFR || question.type === Type.IXFR || question.type === Type.OPT) {
       return this.fail(ctx, Rcode.REFUSED, { code: Ede.NOT_SUPPORTED, text: 'zone transfers and meta types are not served here' });
