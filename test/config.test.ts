@@ -39,3 +39,19 @@ test('IPv4-mapped clients match IPv4 prefixes', () => {
   assert.ok(isLoopback('127.55.0.1'));
   assert.ok(!isLoopback('128.0.0.1'));
 });
+
+test('root hints from a named.root-format file', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { rootHintsFromFile } = await import('../src/resolver/roothints.js');
+  const dir = mkdtempSync(join(tmpdir(), 'hints-'));
+  const f = join(dir, 'named.root');
+  writeFileSync(f, '; root hints\n.                        3600000      NS    A.ROOT-SERVERS.NET.\nA.ROOT-SERVERS.NET.      3600000      A     198.41.0.4\nA.ROOT-SERVERS.NET.      3600000      AAAA  2001:503:ba3e::2:30\nother.example. 3600 A 192.0.2.1\n');
+  assert.deepEqual(rootHintsFromFile(f), [
+    { name: 'A.ROOT-SERVERS.NET.', address: '198.41.0.4' },
+    { name: 'A.ROOT-SERVERS.NET.', address: '2001:503:ba3e::2:30' },
+  ]);
+  writeFileSync(f, '. 3600000 NS a.root.\na.root. 3600000 A 300.1.1.1\n');
+  assert.throws(() => rootHintsFromFile(f), /named\.root:2:\d+:/);
+});

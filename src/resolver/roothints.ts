@@ -1,4 +1,11 @@
 /** Root hints: the IANA root servers built in, or a named.root-format file (RFC 8109). */
+import { readFileSync } from 'node:fs';
+import { Type } from '../dns/constants.js';
+import type { Record } from '../dns/message.js';
+import { nameKey, nameToText } from '../dns/name.js';
+import type { Name } from '../dns/name.js';
+import { parseZoneString } from '../rpz/masterfile.js';
+import { rdataToIp } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 
 /** IANA root servers (root-servers.org; b.root changed its addresses in 2023). */
@@ -20,3 +27,23 @@ export const IANA_ROOT_HINTS: RootHint[] = [
   { name: `${l}.root-servers.net`, address: v4! },
   { name: `${l}.root-servers.net`, address: v6! },
 ]);
+
+/**
+ * Read a named.root-format file: the NS records of "." name the servers, their
+ * A/AAAA records give the addresses. Errors carry file:line:col.
+ */
+export function rootHintsFromFile(path: string): RootHint[] {
+  const ns = new Set<string>();
+  const addrs: { name: Name; address: string }[] = [];
+  readHintRecords(path, (rr) => {
+    if (rr.type === Type.NS && rr.name.length === 1) ns.add(nameKey(rr.rdata));
+    else if (rr.type === Type.A || rr.type === Type.AAAA) addrs.push({ name: rr.name, address: rdataToIp(rr) });
+  });
+  const hints = addrs.filter((a) => ns.has(nameKey(a.name))).map((a) => ({ name: nameToText(a.name), address: a.address }));
+  if (hints.length === 0) throw new Error(`${path}: no root server with an address (expected ". NS name" and "name A address" records)`);
+  return hints;
+}
+
+function readHintRecords(path: string, onRecord: (rr: Record) => void): void {
+  parseZoneString(readFileSync(path, 'latin1'), onRecord, { file: path });
+}

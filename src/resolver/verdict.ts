@@ -21,7 +21,7 @@ import { AnyStage } from './stages/any.js';
 import { Iterator } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
-import { IANA_ROOT_HINTS } from './roothints.js';
+import { IANA_ROOT_HINTS, rootHintsFromFile } from './roothints.js';
 import { ServerSelection } from './selection.js';
 import { RateLimiter } from './ratelimit.js';
 import { DnsServer } from './server.js';
@@ -74,7 +74,7 @@ export class Verdict {
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
     const r = cfg.resolver;
     this.iterator = new Iterator({
-      rootHints: deps.rootHints ?? r.root_hints ?? IANA_ROOT_HINTS,
+      rootHints: deps.rootHints ?? r.root_hints ?? (r.root_hints_file ? rootHintsFromFile(resolve(loaded.baseDir, r.root_hints_file)) : IANA_ROOT_HINTS),
       qnameMinimisation: r.qname_minimisation,
       upstreamTimeoutMs: r.upstream_timeout_ms,
       maxQueries: r.max_queries,
