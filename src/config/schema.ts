@@ -24,6 +24,8 @@ const rpzZone = z.strictObject({
   log_only: z.boolean().default(false),
   /** Skip and count bad rules instead of rejecting the zone. */
   lenient: z.boolean().default(false),
+  /** With `primary`: most records one transfer may bring (default 1,000,000); more fails the transfer, the old zone stays. */
+  max_records: z.number().int().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -81,6 +83,12 @@ export const configSchema = z.strictObject({
   transfer: z.strictObject({
     allow: z.array(cidr).default([]),
     notify: z.array(endpoint).default([]),
+    /** A key from tsig_keys that AXFR/IXFR of the zones Verdict serves must be signed with. */
+    tsig: z.string().optional(),
+    /** Directory where zones pulled from a primary keep their last good copy (served at start, before the primary answers). */
+    state_dir: z.string().optional(),
+    /** Versions of each served zone kept for IXFR (older serials get the whole zone). */
+    ixfr_history: z.number().int().min(0).optional(),
   }).prefault({}),
   /** Control channel (verdict ctl): a Unix socket, mode 0600, plus a token file beside it. */
   control: z.strictObject({
