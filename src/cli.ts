@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { resolve } from 'node:path';
 import { controlRequest } from './control/client.js';
 import { Verdict } from './resolver/verdict.js';
+import { ordersCommand } from './rpz/orders/cli.js';
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -15,6 +16,10 @@ commands:
   serve -c FILE        run the resolver (SIGHUP reloads, SIGTERM drains and exits)
   check -c FILE        validate the config, RPZ zones and orders; exit 1 with file:line errors
   ctl COMMAND [ARG]    control a running server: status | reload | flush [NAME] | zones | transfer ZONE
+  orders list          the court orders, their state today and days left (--json)
+  orders check         validate the order files; exit 1 with file:line errors
+  orders explain NAME  which orders cover NAME and whether it is blocked now, and why
+  orders compile [-o OUT]  the standard RPZ zone the orders compile into (stdout by default)
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
   demo                 start the lab and Verdict against it (config/demo.yaml)
 
@@ -76,7 +81,18 @@ async function ctl(args: string[]): Promise<number> {
   return r.status === 200 ? 0 : 1;
 }
 
-const commands: Record<string, Command> = { serve, check, ctl };
+async function orders(args: string[]): Promise<number> {
+  const { file, rest, values } = configArg(args);
+  const r = await ordersCommand(loadConfig(file), rest, {
+    ...(values.output ? { output: values.output as string } : {}),
+    json: values.json === true,
+  });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  return r.code;
+}
+
+const commands: Record<string, Command> = { serve, check, ctl, orders };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

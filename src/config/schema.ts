@@ -3,6 +3,7 @@
  * Keys are snake_case as operators write them; zod validates and fills defaults.
  * Objects are strict: a misspelt key is an error, never silently ignored.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const endpoint = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/, 'expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT');
@@ -76,8 +77,12 @@ export const configSchema = z.strictObject({
     notice_host: z.string().optional(),
     audit_log: z.string().optional(),
     timezone: z.string().default('Europe/Paris'),
-    /** ISO instant used as "now" for order dates (demo clock); absent = the real clock. */
-    clock: z.string().optional(),
+    /** ISO instant at which the order clock starts (a demo clock; it then runs at real speed); absent = the real clock. */
+    clock: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 instant such as 2014-01-15T12:00:00Z').optional(),
+    /** Addresses of notice_host: redirects are then compiled as local A/AAAA data plus a TXT naming the order (else a CNAME to notice_host). */
+    notice_addresses: z.array(z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address')).default([]),
+    /** JSON file keeping the compiled zone's last serial and hash across restarts (absent: kept in memory; serials are date-based anyway). */
+    serial_file: z.string().optional(),
   }).prefault({}),
   metrics: z.strictObject({ listen: endpoint.optional() }).prefault({}),
   transfer: z.strictObject({
