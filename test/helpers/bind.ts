@@ -19,6 +19,7 @@ export interface RpzZoneSpec {
   /** BIND's per-zone policy override, e.g. "nxdomain", "cname walled.example." */
   policy?: string;
   maxPolicyTtl?: number;
+  /** Verdict's log_only: BIND's `policy disabled` (the zone's hits are logged, answers unchanged). */
   logOnly?: boolean;
 }
 
@@ -29,6 +30,12 @@ export interface NamedOptions {
   /** Recursive resolver with RPZ; omit for a plain resolver. */
   rpz?: RpzZoneSpec[];
   qnameWaitRecurse?: boolean;
+  /** Global max-policy-ttl of the response-policy statement (BIND's own default when absent). */
+  maxPolicyTtl?: number;
+  /** Extra text at the end of the response-policy statement (e.g. "add-soa no"). */
+  rpzExtra?: string;
+  /** minimal-responses value (default "no", as before). */
+  minimalResponses?: string;
   /** Extra text inside options { }. */
   extraOptions?: string;
   /** Extra zone statements (e.g. a secondary). */
@@ -60,13 +67,12 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
     copyFileSync(z.file, join(dir, f));
     zones.push(`zone "${z.name}" { type primary; file "${f}"; notify no; };`);
     const extra = [
-      z.policy ? `policy ${z.policy}` : '',
+      z.logOnly ? 'policy disabled' : z.policy ? `policy ${z.policy}` : '',
       z.maxPolicyTtl !== undefined ? `max-policy-ttl ${z.maxPolicyTtl}` : '',
-      z.logOnly ? 'log no' : '',
     ].filter(Boolean).join(' ');
     policies.push(`zone "${z.name}" ${extra};`);
   }
-  const rpz = policies.length ? `response-policy { ${policies.join(' ')} } qname-wait-recurse ${opts.qnameWaitRecurse === false ? 'no' : 'yes'} break-dnssec no;` : '';
+  const rpz = policies.length ? `response-policy { ${policies.join(' ')} } qname-wait-recurse ${opts.qnameWaitRecurse === false ? 'no' : 'yes'} break-dnssec no${opts.maxPolicyTtl !== undefined ? ` max-policy-ttl ${opts.maxPolicyTtl}` : ''} ${opts.rpzExtra ?? ''};` : '';
   writeFileSync(join(dir, 'named.conf'), `options {
   directory "${dir}";
   pid-file "${dir}/named.pid";
@@ -78,7 +84,7 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
   dnssec-validation no;
   qname-minimization relaxed;
   notify no;
-  minimal-responses no;
+  minimal-responses ${opts.minimalResponses ?? 'no'};
   ${rpz}
   ${opts.extraOptions ?? ''}
 };
