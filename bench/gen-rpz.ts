@@ -28,7 +28,8 @@ export function ruleName(i: number, r: () => number): string {
   return `${sub}${base}.${tld}`;
 }
 
-export async function writeRpz(path: string, qnames: number, cidrs: number, seed = 42): Promise<string[]> {
+/** With `wildcards`, records which of the returned names were written as `*.name`. */
+export async function writeRpz(path: string, qnames: number, cidrs: number, seed = 42, wildcards?: boolean[]): Promise<string[]> {
   const r = rng(seed);
   const out = createWriteStream(path);
   const names: string[] = [];
@@ -38,7 +39,9 @@ export async function writeRpz(path: string, qnames: number, cidrs: number, seed
   for (let i = 0; i < qnames; i++) {
     const n = ruleName(i, r);
     names.push(n);
-    chunk += (r() < 0.1 ? `*.${n}` : n) + ' CNAME .\n';
+    const wild = r() < 0.1;
+    wildcards?.push(wild);
+    chunk += (wild ? `*.${n}` : n) + ' CNAME .\n';
     if (chunk.length > 1 << 16) {
       await write(chunk);
       chunk = '';

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { controlRequest } from './control/client.js';
 import { Verdict } from './resolver/verdict.js';
 import { ordersCommand } from './rpz/orders/cli.js';
+import { checkPolicy } from './rpz/manager.js';
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -51,10 +52,11 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGHUP', () => {
+      const failed = (e: unknown) => verdict.logger.error({ err: (e as Error).message }, 'reload failed; the previous configuration keeps serving');
       try {
-        verdict.reload(loadConfig(file));
+        verdict.reload(loadConfig(file)).catch(failed);
       } catch (e) {
-        verdict.logger.error({ err: (e as Error).message }, 'reload failed; the previous configuration keeps serving');
+        failed(e);
       }
     });
   });
@@ -62,7 +64,10 @@ async function serve(args: string[]): Promise<number> {
 
 async function check(args: string[]): Promise<number> {
   const { file } = configArg(args);
-  loadConfig(file);
+  const report = await checkPolicy(loadConfig(file));
+  for (const line of report.lines) process.stdout.write(line + '\n');
+  for (const line of report.errors) process.stderr.write(line + '\n');
+  if (report.errors.length) return 1;
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }

@@ -100,10 +100,26 @@ export const configSchema = z.strictObject({
     socket: z.string().default('var/run/verdict.sock'),
     enabled: z.boolean().default(true),
   }).prefault({}),
+  /** Mirror watch (docs/MIRRORS.md): candidate mirrors of blocked sites, reported for the court, never blocked. */
+  mirrors: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Where the server saves what it observed (JSON, written atomically) and `verdict mirrors report` reads it. */
+    state_file: z.string().default('var/lib/verdict/mirrors.json'),
+    /** Most names tracked at once (bounded memory: about 1 KB per name). */
+    max_names: z.number().int().min(100).max(10_000_000).default(50_000),
+    /** Candidates scoring below this (0-100) are left out of reports and drafts. */
+    min_score: z.number().min(0).max(100).default(15),
+    /** How often the server saves its state file, in seconds (0: only at stop). */
+    save_interval_s: z.number().int().min(0).default(300),
+  }).prefault({}),
   tsig_keys: z.record(z.string(), z.strictObject({ algorithm: z.string(), secret: z.string() })).default({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     queries: z.boolean().default(false),
+    /** One line per policy hit (zone, rule, order, qname, action). */
+    policy_hits: z.boolean().default(true),
+    /** Client address in query and policy-hit logs: none (default), truncated (/24, /56) or full. */
+    client_address: z.enum(['none', 'truncated', 'full']).default('none'),
   }).prefault({}),
 });
 

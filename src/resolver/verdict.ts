@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { Name } from '../dns/name.js';
 import { AccessList } from './acl.js';
 import { ResolverCache } from './cache/cache.js';
 import { AnswerCache } from './cache/answers.js';
@@ -33,6 +34,13 @@ import { NetTransport } from './transport.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/http.js';
 import type { RequestContext } from './context.js';
+import { PolicyManager } from '../rpz/manager.js';
+import type { PolicyHit } from '../rpz/policy.js';
+import { PolicyBeforeStage } from './stages/policy-before.js';
+import { PolicyAfterStage } from './stages/policy-after.js';
+import { TransferStage, ZonePublisher } from '../rpz/transfer/primary.js';
+import { keyringFromConfig, notifyTargets, transferKey } from '../rpz/transfer/setup.js';
+import { logAddress } from './privacy.js';
 import type { Transport } from './transport.js';
 
 export interface VerdictDeps {
@@ -41,6 +49,8 @@ export interface VerdictDeps {
   now?: () => number;
   logger?: Logger;
   rootHints?: RootHint[];
+  /** The clock court orders are judged by (tests move it); default: orders.clock or now. */
+  orderClock?: () => Date;
 }
 
 function limiter(cfg: Config, now: () => number = Date.now): RateLimiter | undefined {
@@ -62,6 +72,8 @@ export class Verdict {
   private metricsServer?: MetricsServer;
   private control?: ControlServer;
   private listening = false;
+  readonly policy: PolicyManager;
+  readonly publisher: ZonePublisher;
   /** Last values of plain counters already pushed to Prometheus counters. */
   private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0 };
 
@@ -85,6 +97,19 @@ export class Verdict {
     }, this.transport, this.cache, new ServerSelection(now), now);
     this.access = new AccessStage(new AccessList(cfg.server.allow), limiter(cfg, now), cfg.server.rate_limit.limit_loopback);
     this.resolveStage = new ResolveStage(this.iterator, cfg.resolver.max_concurrent);
+    this.publisher = new ZonePublisher({
+      ...(cfg.transfer.ixfr_history !== undefined ? { historySize: cfg.transfer.ixfr_history } : {}),
+      notify: notifyTargets(cfg),
+      onNotifyResult: (zone, outcomes) => this.logger.info({ zone: nameToText(zone.name), serial: zone.serial, outcomes }, 'NOTIFY sent'),
+    });
+    this.policy = new PolicyManager(loaded, {
+      logger: this.logger,
+      metrics: this.metrics,
+      publisher: this.publisher,
+      ...(deps.orderClock ? { orderClock: deps.orderClock } : {}),
+      // A new policy makes stored answers stale: they were checked against the old one.
+      onSwap: () => this.answers.clear(),
+    });
     this.pipeline = this.buildPipeline(cfg);
     this.server = new DnsServer(() => this.pipeline, {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
@@ -100,15 +125,61 @@ export class Verdict {
     return this.loaded.config;
   }
 
+  /** The request path (DESIGN.md), in one place. */
   private buildPipeline(cfg: Config): Pipeline {
+    const ring = keyringFromConfig(cfg);
+    const policyOptions = {
+      qnameWaitRecurse: cfg.rpz.qname_wait_recurse,
+      maxPolicyTtl: cfg.rpz.max_policy_ttl,
+      onHit: (ctx: RequestContext, hit: PolicyHit) => this.onPolicyHit(ctx, hit),
+      resolve: (name: Name, type: number) => this.iterator.resolve(name, type, this.iterator.newBudget(), false),
+      // Unlike BIND's recursive-only default, RD=0 queries are filtered too: a cached
+      // answer for a blocked name must not leak by cache snooping (docs/RPZ-BIND.md).
+      recursiveOnly: false,
+      udpSize: cfg.server.max_udp_size,
+    };
     return new Pipeline([
-      new DecodeStage(cfg.server.max_udp_size),
+      new DecodeStage(cfg.server.max_udp_size, true),
+      new TransferStage({
+        publisher: this.publisher,
+        allow: new AccessList(cfg.transfer.allow),
+        keys: ring,
+        ...(transferKey(cfg, ring) ? { requireTsig: transferKey(cfg, ring)!.name } : {}),
+        onNotify: (zone, from) => this.policy.notify(zone, from),
+      }),
       this.access,
+      new PolicyBeforeStage(this.policy.current, policyOptions),
       new AnyStage(),
       new AnswerCacheStage(this.answers),
       this.resolveStage,
+      new PolicyAfterStage(this.policy.current, {
+        ...policyOptions,
+        delegations: (name) => this.iterator.delegations(name),
+        breakDnssec: cfg.rpz.break_dnssec,
+      }),
       new RespondStage(cfg.server.max_udp_size, this.answers),
     ]);
+  }
+
+  /** Metrics and the policy-hit log (the client address only as the config allows). */
+  private onPolicyHit(ctx: RequestContext, hit: PolicyHit): void {
+    const action = hit.logOnly ? 'log-only' : hit.action.kind;
+    this.metrics.rpzHits.labels(hit.zone.label, hit.rule.trigger, action).inc();
+    const orders = hit.zone === this.policy.ordersZone ? this.policy.orderRefs.get(hit.rule.ownerKey)?.map((r) => r.id) : undefined;
+    if (orders && !hit.logOnly) for (const id of orders) this.metrics.orderBlocked.labels(id).inc();
+    const log = this.config.log;
+    if (!log.policy_hits) return;
+    const q = ctx.query?.questions[0];
+    this.logger.info({
+      zone: hit.zone.label,
+      rule: hit.zone.ruleText(hit.rule),
+      trigger: hit.rule.trigger,
+      action,
+      ...(orders ? { orders } : {}),
+      qname: q ? nameToText(q.name) : undefined,
+      qtype: q?.type,
+      ...(log.client_address !== 'none' ? { client: logAddress(ctx.client.address, log.client_address) } : {}),
+    }, 'policy hit');
   }
 
   private onAnswer(ctx: RequestContext, wire: Buffer | undefined): void {
@@ -155,9 +226,14 @@ export class Verdict {
         cache: { records: this.cache.size, answers: this.answers.size, hits: this.cache.hits + this.answers.hits, misses: this.cache.misses },
         config: this.loaded.file,
       }),
-      reload: () => {
-        this.reload(loadConfig(this.loaded.file));
-        return { reloaded: true };
+      reload: async () => {
+        await this.reload(loadConfig(this.loaded.file));
+        return { reloaded: true, zones: this.policy.status() };
+      },
+      zones: () => ({ zones: this.policy.status(), orders: this.policy.orderStates() }),
+      transfer: async (args) => {
+        if (!args[0]) throw new Error('usage: transfer ZONE');
+        return this.policy.transfer(args[0]);
       },
       flush: (args) => {
         const name = args[0];
@@ -168,7 +244,12 @@ export class Verdict {
     };
   }
 
+  /**
+   * Policy first, then the listeners: no answer leaves unfiltered before the
+   * configured policy is loaded (never fail open).
+   */
   async start(): Promise<void> {
+    await this.policy.start();
     await this.server.start();
     this.listening = true;
     const ctl = this.config.control;
@@ -190,15 +271,19 @@ export class Verdict {
   }
 
   /** Apply a new config (listeners and resolver limits need a restart; ACL and policy do not). */
-  reload(next: LoadedConfig): void {
+  async reload(next: LoadedConfig): Promise<void> {
+    // Build the new pipeline first: a config it cannot use (a bad TSIG key) changes nothing.
+    const pipeline = this.buildPipeline(next.config);
+    await this.policy.reload(next);
     this.loaded = next;
     this.access.setAccessList(new AccessList(next.config.server.allow), limiter(next.config), next.config.server.rate_limit.limit_loopback);
-    this.pipeline = this.buildPipeline(next.config);
+    this.pipeline = pipeline;
     this.logger.info('configuration reloaded');
   }
 
   async stop(): Promise<void> {
     this.listening = false;
+    this.policy.stop();
     await this.server.stop();
     await this.metricsServer?.stop();
     await this.control?.stop();

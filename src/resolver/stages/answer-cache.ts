@@ -10,7 +10,8 @@ export class AnswerCacheStage implements Stage {
 
   handle(ctx: RequestContext): StageResult {
     const q = ctx.query!;
-    if (!q.rd) return 'next';
+    // A policy hit waiting for recursion (RPZ qname-wait-recurse) must see the resolution.
+    if (!q.rd || ctx.notes.skipAnswerCache) return 'next';
     const key = answerKey(q);
     const wire = this.cache.reply(key, ctx.raw, q.questions[0]!.name, ctx.maxSize);
     if (wire) {

@@ -17,6 +17,8 @@ export class AnyStage implements Stage {
     const q = ctx.query!;
     const question = q.questions[0]!;
     if (question.type !== Type.ANY || ctx.transport === 'tcp') return 'next';
+    // A policy hit waiting for recursion answers ANY with its local data, as BIND does.
+    if (ctx.notes.policyPending) return 'next';
     const m = replyTo(q);
     m.answers = [{ name: question.name, type: Type.HINFO, class: 1, ttl: 3789, rdata: HINFO }];
     ctx.response = m;

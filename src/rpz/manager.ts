@@ -1,0 +1,560 @@
+/**
+ * Where the policy comes from, and the one place it is swapped.
+ *
+ * Every configured RPZ zone has a source: a file, a primary (zone transfer),
+ * or the court orders (compiled here). Each source builds its PolicyZone off
+ * the hot path; when it succeeds the manager assembles a new immutable
+ * PolicySet in configured order and swaps it in one assignment (STYLE.md
+ * lesson 6), so a query sees the old set or the new one, never a mix. When a
+ * source fails, the zone it built last keeps serving and the failure is
+ * reported (log, metrics, `verdict ctl zones`).
+ *
+ * Court orders follow their dates without a restart: after each compile one
+ * timer is armed for the next instant an order changes state
+ * (`nextTransition`), and the zone is recompiled then.
+ */
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { dirname, basename, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import type { Config, RpzZoneConfig } from '../config/schema.js';
+import type { Record } from '../dns/message.js';
+import { nameFromText, nameKey } from '../dns/name.js';
+import type { Name } from '../dns/name.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { parseZoneFile, parseZoneString } from './masterfile.js';
+import type { ZoneRecord } from './masterfile.js';
+import { AuditLog, orderEvents } from './orders/audit.js';
+import type { AuditSnapshot } from './orders/audit.js';
+import { orderClock } from './orders/clock.js';
+import type { OrderClock } from './orders/clock.js';
+import { compileOrdersZone, edeText } from './orders/compile.js';
+import type { OrderRef, SerialState } from './orders/compile.js';
+import { formatProblem, loadOrders } from './orders/load.js';
+import type { Order } from './orders/schema.js';
+import { nextTransition, orderState } from './orders/state.js';
+import { PolicySet } from './policy.js';
+import { PolicyZoneBuilder, zoneOptionsFromConfig } from './zone.js';
+import type { PolicyZone, PolicyZoneOptions } from './zone.js';
+import { soaSerial } from './transfer/zonedata.js';
+import { SecondaryZone } from './transfer/secondary.js';
+import type { ZonePublisher } from './transfer/primary.js';
+import { keyringFromConfig, secondaryOptions } from './transfer/setup.js';
+import { Ede } from '../dns/constants.js';
+
+/** Node's setTimeout holds at most 2^31-1 ms (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export type SourceKind = 'file' | 'primary' | 'orders';
+
+export interface ZoneStatus {
+  zone: string;
+  source: SourceKind;
+  /** Where from: the file, the primary, or the order files. */
+  origin: string;
+  serial?: number;
+  rules?: number;
+  skipped?: number;
+  loadedAt?: string;
+  ok: boolean;
+  error?: string;
+  /** Past the SOA's expire without contact with the primary: not enforced. */
+  expired?: boolean;
+  enforced: boolean;
+}
+
+interface Slot {
+  cfg: RpzZoneConfig;
+  kind: SourceKind;
+  name: Name;
+  built?: PolicyZone;
+  status: ZoneStatus;
+  secondary?: SecondaryZone;
+}
+
+export interface PolicyManagerDeps {
+  logger: Logger;
+  metrics?: Metrics;
+  /** Zones Verdict serves to secondaries (AXFR/IXFR); the compiled order zone is published there. */
+  publisher?: ZonePublisher;
+  /** Injected for tests; default: `orders.clock` or the real clock. */
+  orderClock?: OrderClock;
+  /** Called after every swap (the server clears its wire-form answer cache). */
+  onSwap?(set: PolicySet): void;
+}
+
+function fqdn(name: string): string {
+  return name.endsWith('.') ? name : name + '.';
+}
+
+/**
+ * The zones in precedence order (DESIGN.md): rpz.zones as listed; the order
+ * zone takes its place there when listed without file or primary, else it
+ * comes first, since a court order outranks any other policy.
+ */
+export function zoneSlots(cfg: Config): RpzZoneConfig[] {
+  const ordersZone = fqdn(cfg.orders.zone).toLowerCase();
+  const zones = [...cfg.rpz.zones];
+  const hasOrders = cfg.orders.files.length > 0;
+  if (hasOrders && !zones.some((z) => fqdn(z.name).toLowerCase() === ordersZone)) {
+    zones.unshift({ name: cfg.orders.zone, policy: 'given', log_only: false, lenient: false });
+  }
+  return zones;
+}
+
+function kindOf(z: RpzZoneConfig, cfg: Config): SourceKind {
+  if (z.file) return 'file';
+  if (z.primary) return 'primary';
+  if (fqdn(z.name).toLowerCase() === fqdn(cfg.orders.zone).toLowerCase()) return 'orders';
+  throw new Error(`rpz zone ${z.name}: needs a file or a primary (or be orders.zone)`);
+}
+
+function newBuilder(s: { cfg: RpzZoneConfig; name: Name }, explain?: PolicyZoneOptions['explain']): PolicyZoneBuilder {
+  return new PolicyZoneBuilder(s.name, zoneOptionsFromConfig(s.cfg, explain ? { explain } : {}));
+}
+
+function serialOf(z: PolicyZone): number | undefined {
+  return z.soa ? soaSerial(z.soa.rdata) : undefined;
+}
+
+export class PolicyManager {
+  private set: PolicySet = PolicySet.EMPTY;
+  private slots: Slot[] = [];
+  private loaded: LoadedConfig;
+  private clock: OrderClock;
+  private orderTimer: NodeJS.Timeout | undefined;
+  private watchers: FSWatcher[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
+  private orderSerial: SerialState | undefined;
+  private auditSnapshot: AuditSnapshot | undefined;
+  private audit: AuditLog | undefined;
+  /** The orders last loaded (for metrics and explanations). */
+  orders: Order[] = [];
+  /** Rule owner key -> orders behind it, for the rules of the compiled order zone. */
+  orderRefs: Map<string, OrderRef[]> = new Map();
+  /** Serialises rebuilds: a reload during a reload runs after it. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(loaded: LoadedConfig, private readonly deps: PolicyManagerDeps) {
+    this.loaded = loaded;
+    this.clock = deps.orderClock ?? orderClock(loaded.config);
+  }
+
+  /** The policy in force; stages call this once per query. */
+  readonly current = (): PolicySet => this.set;
+
+  get config(): Config {
+    return this.loaded.config;
+  }
+
+  /**
+   * Load every source. Files and orders must load (the server does not start
+   * without its configured policy: never fail open); secondaries start from
+   * their copy on disk and transfer in the background.
+   */
+  async start(): Promise<void> {
+    this.slots = this.makeSlots(this.loaded.config);
+    const errors: string[] = [];
+    for (const s of this.slots) {
+      if (s.kind === 'primary') continue;
+      const err = await this.buildSlot(s);
+      if (err) errors.push(err);
+    }
+    if (errors.length) throw new Error(`policy not loaded:\n${errors.join('\n')}`);
+    await this.startSecondaries();
+    this.swap();
+    this.watchFiles();
+  }
+
+  /** SIGHUP / `verdict ctl reload`: rebuild from a new config; failed zones keep their previous version. */
+  reload(next: LoadedConfig): Promise<ZoneStatus[]> {
+    const run = this.chain.then(async () => {
+      const old = new Map(this.slots.map((s) => [nameKey(s.name), s]));
+      this.loaded = next;
+      if (!this.deps.orderClock) this.clock = orderClock(next.config);
+      const slots = this.makeSlots(next.config);
+      for (const s of slots) {
+        const prev = old.get(nameKey(s.name));
+        if (prev && prev.kind === s.kind && s.kind === 'primary' && prev.cfg.primary === s.cfg.primary && prev.cfg.tsig === s.cfg.tsig) {
+          // Same primary: keep the running secondary and what it holds.
+          s.secondary = prev.secondary;
+          s.built = prev.built;
+          s.status = prev.status;
+          old.delete(nameKey(s.name));
+          continue;
+        }
+        if (prev) s.built = prev.built;
+        if (s.kind !== 'primary') await this.buildSlot(s);
+      }
+      for (const gone of old.values()) gone.secondary?.stop();
+      this.slots = slots;
+      await this.startSecondaries();
+      this.swap();
+      this.watchFiles();
+      return this.status();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Rebuild the order zone now (the order clock moved, or a timer fired). */
+  recompileOrders(): Promise<void> {
+    const run = this.chain.then(async () => {
+      const s = this.slots.find((x) => x.kind === 'orders');
+      if (!s) return;
+      await this.buildSlot(s);
+      this.swap();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The zone compiled from court orders, as last built. */
+  get ordersZone(): PolicyZone | undefined {
+    return this.slots.find((s) => s.kind === 'orders')?.built;
+  }
+
+  status(): ZoneStatus[] {
+    return this.slots.map((s) => ({ ...s.status, enforced: s.built !== undefined && !s.status.expired }));
+  }
+
+  /** A NOTIFY for one of our secondary zones (accepted from its primary only). */
+  notify(zone: Name, from: string): boolean {
+    const s = this.slots.find((x) => x.secondary && nameKey(x.name) === nameKey(zone));
+    return s?.secondary?.notify(from) ?? false;
+  }
+
+  /** `verdict ctl transfer ZONE`. */
+  async transfer(zone: string): Promise<ZoneStatus> {
+    const s = this.slots.find((x) => nameKey(x.name) === nameKey(nameFromText(fqdn(zone))));
+    if (!s?.secondary) throw new Error(`${zone}: not a zone with a primary`);
+    await s.secondary.refresh();
+    return { ...s.status, enforced: s.built !== undefined && !s.status.expired };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.orderTimer);
+    clearTimeout(this.watchTimer);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    for (const s of this.slots) s.secondary?.stop();
+    this.audit?.close();
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private makeSlots(cfg: Config): Slot[] {
+    return zoneSlots(cfg).map((z) => {
+      const kind = kindOf(z, cfg);
+      const origin = kind === 'file' ? z.file! : kind === 'primary' ? z.primary! : cfg.orders.files.join(', ');
+      return { cfg: z, kind, name: nameFromText(fqdn(z.name)), status: { zone: fqdn(z.name), source: kind, origin, ok: false, enforced: false } };
+    });
+  }
+
+  /** Assemble the set from what each slot holds now, and swap. */
+  private swap(): void {
+    const zones: PolicyZone[] = [];
+    for (const s of this.slots) if (s.built && !s.status.expired) zones.push(s.built);
+    this.set = new PolicySet(zones);
+    this.deps.onSwap?.(this.set);
+  }
+
+  private record(s: Slot, ok: boolean, detail: { serial?: number; rules?: number; skipped?: number; error?: string }): void {
+    const m = this.deps.metrics;
+    const label = s.status.zone;
+    if (ok) {
+      s.status = { ...s.status, ok: true, loadedAt: new Date().toISOString(), ...detail };
+      delete s.status.error;
+      m?.rpzLastLoad.labels(label).set(Date.now() / 1000);
+      if (detail.rules !== undefined) m?.rpzRules.labels(label).set(detail.rules);
+      if (detail.serial !== undefined) m?.rpzSerial.labels(label).set(detail.serial);
+      m?.rpzSkipped.labels(label).set(detail.skipped ?? 0);
+    } else {
+      s.status = { ...s.status, ok: false, ...(detail.error ? { error: detail.error } : {}) };
+      this.deps.logger.error({ zone: label, err: detail.error }, s.built ? 'policy zone load failed; the previous version keeps serving' : 'policy zone load failed');
+    }
+    m?.rpzLoadSuccess.labels(label).set(ok ? 1 : 0);
+  }
+
+  /** Build one file or order zone; on failure keep `built` as it was. Returns the error text. */
+  private async buildSlot(s: Slot): Promise<string | undefined> {
+    try {
+      if (s.kind === 'file') await this.buildFile(s);
+      else if (s.kind === 'orders') await this.buildOrders(s);
+      return undefined;
+    } catch (e) {
+      const msg = (e as Error).message;
+      this.record(s, false, { error: msg });
+      return `${s.status.zone}: ${msg}`;
+    }
+  }
+
+  private async buildFile(s: Slot): Promise<void> {
+    const cfg = this.loaded.config;
+    const path = resolve(this.loaded.baseDir, s.cfg.file!);
+    const b = newBuilder(s);
+    const keep = this.deps.publisher && cfg.transfer.allow.length > 0 ? [] as Record[] : undefined;
+    const stats = await parseZoneFile(path, (rr) => {
+      b.add(rr);
+      keep?.push(rr);
+    }, { origin: s.name, lenient: s.cfg.lenient });
+    for (const e of stats.skipped) b.noteSkipped(e);
+    const zone = b.build();
+    const serial = serialOf(zone);
+    s.built = zone;
+    this.record(s, true, { ...(serial !== undefined ? { serial } : {}), rules: zone.ruleCount, skipped: zone.counts.skipped });
+    if (zone.counts.skipped) this.deps.logger.warn({ zone: s.status.zone, skipped: zone.skipped.slice(0, 20) }, 'lenient policy zone: bad rules skipped');
+    this.deps.logger.info({ zone: s.status.zone, file: s.cfg.file, rules: zone.ruleCount, serial }, 'policy zone loaded');
+    if (keep && serial !== undefined) this.publish(s.name, keep, serial);
+  }
+
+  private async buildOrders(s: Slot): Promise<void> {
+    const cfg = this.loaded.config;
+    const now = this.clock();
+    const result = await loadOrders(cfg.orders.files, this.loaded.baseDir, { timezone: cfg.orders.timezone, now });
+    for (const w of result.warnings) this.deps.logger.warn({ order: w.orders, where: `${w.file}:${w.line}` }, formatProblem(w));
+    if (result.errors.length) throw new Error(result.errors.map(formatProblem).join('\n'));
+    this.orders = result.orders;
+    const compiled = compileOrdersZone(result.orders, {
+      zone: cfg.orders.zone,
+      now,
+      ...(this.orderSerial ? { previous: this.orderSerial } : {}),
+      ...(cfg.orders.notice_host ? { noticeHost: cfg.orders.notice_host } : {}),
+      ...(cfg.orders.notice_addresses.length ? { noticeAddresses: cfg.orders.notice_addresses } : {}),
+      ...(cfg.orders.serial_file ? { stateFile: resolve(this.loaded.baseDir, cfg.orders.serial_file) } : {}),
+    });
+    for (const p of compiled.problems) this.deps.logger.warn({ zone: s.status.zone }, p);
+    this.orderSerial = { serial: compiled.serial, sha256: compiled.sha256 };
+    const refs = compiled.rules;
+    const explain = (ownerKey: string): { code: number; text: string } | undefined => {
+      const r: OrderRef[] | undefined = refs.get(ownerKey);
+      return r ? { code: Ede.CENSORED, text: edeText(r) } : undefined;
+    };
+    const b = newBuilder(s, explain);
+    const records: ZoneRecord[] = [];
+    parseZoneString(compiled.text, (rr) => {
+      b.add(rr);
+      records.push(rr);
+    }, { origin: s.name, file: `${cfg.orders.zone} (compiled from orders)`, allowInclude: false });
+    s.built = b.build();
+    this.orderRefs = refs;
+    this.record(s, true, { serial: compiled.serial, rules: compiled.entries.length });
+    if (compiled.changed) this.deps.logger.info({ zone: s.status.zone, serial: compiled.serial, orders: compiled.orders, rules: compiled.entries.length }, 'court orders compiled');
+    this.orderMetrics(now, compiled.entries.map((e) => e.refs.map((r) => r.id)));
+    this.auditOrders(now, compiled.serial, compiled.sha256, compiled.orders, compiled.entries.length, compiled.changed);
+    this.publish(s.name, records, compiled.serial);
+    this.armOrderTimer(now);
+  }
+
+  private orderMetrics(now: Date, ruleOrders: string[][]): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    m.orderActiveRules.reset();
+    m.orderExpiry.reset();
+    const counts = new Map<string, number>();
+    for (const ids of ruleOrders) for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const o of this.orders) {
+      m.orderActiveRules.labels(o.id).set(counts.get(o.id) ?? 0);
+      m.orderExpiry.labels(o.id).set((o.expiresAt.getTime() - now.getTime()) / 1000);
+    }
+  }
+
+  private auditOrders(now: Date, serial: number, sha256: string, ids: string[], rules: number, changed: boolean): void {
+    const file = this.loaded.config.orders.audit_log;
+    if (!file) return;
+    try {
+      this.audit ??= new AuditLog(resolve(this.loaded.baseDir, file));
+      const { events, snapshot } = orderEvents(this.auditSnapshot, this.orders, now);
+      this.auditSnapshot = snapshot;
+      for (const e of events) this.audit.record(e);
+      if (changed || events.length) this.audit.record({ type: 'compiled', at: now, zone: this.loaded.config.orders.zone, serial, sha256, orders: ids, rules });
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message, file }, 'cannot write the order audit log');
+    }
+  }
+
+  /** One timer for the next state change of any order (clamped to what setTimeout holds). */
+  private armOrderTimer(now: Date): void {
+    clearTimeout(this.orderTimer);
+    if (this.stopped) return;
+    const next = nextTransition(this.orders, now);
+    if (!next) return;
+    const wait = Math.min(Math.max(0, next.at.getTime() - now.getTime()), MAX_TIMER_MS);
+    this.orderTimer = setTimeout(() => {
+      const at = this.clock();
+      if (at.getTime() < next.at.getTime()) {
+        this.armOrderTimer(at); // the clamp fell short: wait again
+        return;
+      }
+      this.deps.logger.info({ changes: next.changes }, 'court order state change');
+      void this.recompileOrders();
+    }, wait);
+    this.orderTimer.unref();
+  }
+
+  private publish(zone: Name, records: readonly Record[], serial: number): void {
+    const p = this.deps.publisher;
+    if (!p) return;
+    try {
+      p.publish(zone, records, serial);
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message }, 'zone not published to secondaries');
+    }
+  }
+
+  private async startSecondaries(): Promise<void> {
+    const cfg = this.loaded.config;
+    const ring = keyringFromConfig(cfg);
+    for (const s of this.slots) {
+      if (s.kind !== 'primary' || s.secondary) continue;
+      const label = s.status.zone;
+      const sec = new SecondaryZone({
+        ...secondaryOptions(s.cfg, cfg, this.loaded.baseDir, ring),
+        onUpdate: (records, serial, kind) => {
+          try {
+            const b = newBuilder(s);
+            for (const rr of records) b.add(rr);
+            s.built = b.build();
+            s.status.expired = false;
+            this.record(s, true, { serial, rules: s.built.ruleCount, skipped: s.built.counts.skipped });
+            this.deps.logger.info({ zone: label, serial, kind, rules: s.built.ruleCount }, 'policy zone transferred');
+            this.swap();
+          } catch (e) {
+            this.record(s, false, { error: (e as Error).message });
+          }
+        },
+        onError: (err) => {
+          s.status = { ...s.status, error: err.message };
+          this.deps.logger.warn({ zone: label, code: err.code, err: err.message }, 'zone transfer problem; the previous version keeps serving');
+        },
+        onExpired: () => {
+          s.status.expired = true;
+          this.deps.logger.error({ zone: label }, 'policy zone expired (no contact with the primary within the SOA expire): no longer enforced');
+          this.swap();
+        },
+        onTransfer: (kind, result) => this.deps.metrics?.transfers.labels(label, kind, result).inc(),
+      });
+      s.secondary = sec;
+      await sec.start();
+    }
+  }
+
+  /** Reload file zones when their file is replaced (editors, rsync, `orders compile -o`). */
+  private watchFiles(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.stopped) return;
+    const files = this.slots.filter((s) => s.kind === 'file').map((s) => resolve(this.loaded.baseDir, s.cfg.file!));
+    const dirs = new Map<string, Set<string>>();
+    for (const f of files) {
+      const d = dirname(f);
+      if (!dirs.has(d)) dirs.set(d, new Set());
+      dirs.get(d)!.add(basename(f));
+    }
+    for (const [d, names] of dirs) {
+      try {
+        // The directory, not the file: a rename-into-place replaces the inode a file watch holds.
+        const w = watch(d, (_event, name) => {
+          if (name && names.has(name.toString())) this.scheduleFileReload();
+        });
+        w.unref();
+        this.watchers.push(w);
+      } catch (e) {
+        this.deps.logger.warn({ dir: d, err: (e as Error).message }, 'cannot watch the zone directory; reload with SIGHUP');
+      }
+    }
+  }
+
+  private scheduleFileReload(): void {
+    clearTimeout(this.watchTimer);
+    // Let a writer finish (several events per replace): rebuild once, shortly after the last.
+    this.watchTimer = setTimeout(() => {
+      const run = this.chain.then(async () => {
+        let changed = false;
+        for (const s of this.slots) {
+          if (s.kind !== 'file') continue;
+          const err = await this.buildSlot(s);
+          if (!err) changed = true;
+        }
+        if (changed) this.swap();
+      });
+      this.chain = run.catch(() => undefined);
+    }, 200);
+    this.watchTimer.unref();
+  }
+
+  /** For `verdict ctl orders`: state of each order now, by the order clock. */
+  orderStates(): { id: string; state: string }[] {
+    const now = this.clock();
+    return this.orders.map((o) => ({ id: o.id, state: orderState(o, now).state }));
+  }
+}
+
+/**
+ * `verdict check`: build every file zone and compile the orders exactly as
+ * the server would, without serving; zones with a primary are only checked
+ * for their keys (their data arrives by transfer). Errors name file:line.
+ */
+export async function checkPolicy(loaded: LoadedConfig): Promise<{ lines: string[]; errors: string[] }> {
+  const cfg = loaded.config;
+  const lines: string[] = [];
+  const errors: string[] = [];
+  try {
+    keyringFromConfig(cfg);
+  } catch (e) {
+    errors.push(`${loaded.file}: tsig_keys: ${(e as Error).message}`);
+  }
+  let slots: RpzZoneConfig[];
+  try {
+    slots = zoneSlots(cfg);
+  } catch (e) {
+    errors.push(`${loaded.file}: ${(e as Error).message}`);
+    return { lines, errors };
+  }
+  for (const z of slots) {
+    let kind: SourceKind;
+    try {
+      kind = kindOf(z, cfg);
+    } catch (e) {
+      errors.push(`${loaded.file}: ${(e as Error).message}`);
+      continue;
+    }
+    const name = nameFromText(fqdn(z.name));
+    try {
+      if (kind === 'file') {
+        const b = newBuilder({ cfg: z, name });
+        const stats = await parseZoneFile(resolve(loaded.baseDir, z.file!), (rr) => b.add(rr), { origin: name, lenient: z.lenient });
+        for (const e of stats.skipped) b.noteSkipped(e);
+        const built = b.build();
+        const c = built.counts;
+        lines.push(`${fqdn(z.name)}: ${z.file}: ${built.ruleCount} rule(s) (qname ${c.qname}, client-ip ${c.clientIp}, ip ${c.ip}, nsdname ${c.nsdname}, nsip ${c.nsip})${c.skipped ? `, ${c.skipped} bad rule(s) skipped` : ''}`);
+        for (const sk of built.skipped) lines.push(`warning: ${sk.file}:${sk.line}: ${sk.reason} (skipped)`);
+      } else if (kind === 'primary') {
+        secondaryOptions(z, cfg, loaded.baseDir);
+        lines.push(`${fqdn(z.name)}: from primary ${z.primary} (transferred at start)`);
+      } else {
+        const now = orderClock(cfg)();
+        const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, now });
+        for (const w of result.warnings) lines.push(`warning: ${formatProblem(w)}`);
+        for (const e of result.errors) errors.push(formatProblem(e));
+        if (!result.errors.length) {
+          const compiled = compileOrdersZone(result.orders, {
+            zone: cfg.orders.zone, now,
+            ...(cfg.orders.notice_host ? { noticeHost: cfg.orders.notice_host } : {}),
+            ...(cfg.orders.notice_addresses.length ? { noticeAddresses: cfg.orders.notice_addresses } : {}),
+          });
+          const b = newBuilder({ cfg: z, name });
+          parseZoneString(compiled.text, (rr) => b.add(rr), { origin: name, file: `${cfg.orders.zone} (compiled from orders)`, allowInclude: false });
+          b.build();
+          lines.push(`${fqdn(z.name)}: ${result.orders.length} order(s), ${compiled.orders.length} in force, ${compiled.entries.length} rule(s)`);
+        }
+      }
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  return { lines, errors };
+}

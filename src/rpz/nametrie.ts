@@ -1,0 +1,349 @@
+/**
+ * QNAME and NSDNAME triggers: exact names and `*.` wildcards, matched against
+ * wire-form names, case-insensitively (RFC 4343).
+ *
+ * Why not a label trie or a `Map<string, …>`: with a million rules a node per
+ * label, or a JS string plus a Map entry per rule, costs 100+ bytes a rule and
+ * a pointer chase per label. Instead each table is an open-addressing hash
+ * table over typed arrays: the names live lowercased, back to back, in one
+ * byte arena; a slot holds the record's offset beside the name's full hash,
+ * so a probe rejects non-matching slots without touching the arena, and a hit
+ * costs two cache misses. About 40 bytes a rule (measured by bench/lookup.ts),
+ * none of it small objects the GC must trace.
+ *
+ * A lookup makes one pass over the name that finds its labels and hashes each
+ * (lowercasing on the fly), then combines the label hashes from the root
+ * down: the hash of every ancestor suffix falls out for free, so probing the
+ * ancestors for wildcards allocates nothing and rereads no bytes. A small bit filter of wildcard
+ * bases (and a mask of their label counts) skips most ancestor probes.
+ * `NameProbe` holds that work, so several zones' tables reuse one probe.
+ */
+import type { Name } from '../dns/name.js';
+import { MAX_NAME_LENGTH } from '../dns/name.js';
+
+const LOWER = new Uint8Array(256);
+for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
+
+const FNV_PRIME = 0x01000193;
+const FNV_SEED = 0x811c9dc5 | 0;
+
+/** Murmur3's finaliser: spreads the FNV state over all 32 bits. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** Suffix hash: the hash of the parent suffix combined with one label's hash. */
+function combine(parent: number, label: number): number {
+  return Math.imul(parent ^ label, FNV_PRIME) ^ (parent >>> 15);
+}
+
+/** FNV-1a of one label (its length byte and lowercased bytes) at `i`. */
+function labelHash(b: Uint8Array, i: number): number {
+  let h = FNV_SEED;
+  const end = i + b[i]!;
+  for (let k = i; k <= end; k++) h = Math.imul(h ^ LOWER[b[k]!]!, FNV_PRIME);
+  return h;
+}
+
+const ROOT_HASH = Math.imul(FNV_SEED ^ 0, FNV_PRIME);
+const labelScratch = new Int32Array(130);
+
+/** Hash of the wire name at `b[start..]` (to its root label), the same value NameProbe gives. */
+function hashBytes(b: Uint8Array, start: number): number {
+  let n = 0;
+  for (let i = start; b[i] !== 0; i += b[i]! + 1) labelScratch[n++] = labelHash(b, i);
+  let h = ROOT_HASH;
+  for (let l = n - 1; l >= 0; l--) h = combine(h, labelScratch[l]!);
+  return h;
+}
+
+/**
+ * A name prepared for lookups: its label starts found and the hash of every
+ * ancestor computed, in one pass over the bytes, lowercasing on the fly (no
+ * copy). Reused: `prepare()` overwrites it; it refers to the caller's name,
+ * which must stay unchanged while the probe is used.
+ */
+export class NameProbe {
+  bytes: Uint8Array = new Uint8Array(1);
+  length = 0;
+  /** Labels, not counting the root. */
+  labels = 0;
+  /** starts[i]: offset of the suffix with the first i labels removed; starts[labels] is the root label. */
+  readonly starts = new Int32Array(130);
+  /** hashes[i]: hash of the suffix at starts[i]. */
+  readonly hashes = new Int32Array(130);
+
+  /** Returns false for a malformed name (no match is then possible). */
+  prepare(name: Uint8Array): boolean {
+    const n = name.length;
+    if (n === 0 || n > MAX_NAME_LENGTH) return false;
+    const starts = this.starts;
+    const hashes = this.hashes;
+    let i = 0;
+    let l = 0;
+    for (;;) {
+      const len = name[i]!;
+      starts[l] = i;
+      if (len === 0) break;
+      if (len > 63 || i + len + 1 >= n) return false;
+      let h = Math.imul(FNV_SEED ^ len, FNV_PRIME);
+      const end = i + len;
+      for (let k = i + 1; k <= end; k++) h = Math.imul(h ^ LOWER[name[k]!]!, FNV_PRIME);
+      hashes[l] = h;
+      i = end + 1;
+      l++;
+    }
+    this.bytes = name;
+    this.length = i + 1;
+    this.labels = l;
+    let h = ROOT_HASH;
+    hashes[l] = h;
+    for (let k = l - 1; k >= 0; k--) hashes[k] = h = combine(h, hashes[k]!);
+    return true;
+  }
+
+  /** The suffix at `starts[i]` as a lowercased copy. */
+  suffix(i = 0): Buffer {
+    const s = this.starts[i]!;
+    const out = Buffer.allocUnsafe(this.length - s);
+    for (let k = 0; k < out.length; k++) out[k] = LOWER[this.bytes[s + k]!]!;
+    return out;
+  }
+}
+
+/**
+ * Names -> values: an open-addressing hash table over one byte arena. Each
+ * arena record is the value (4 bytes, little-endian) then the lowercased wire
+ * name; a slot is a pair (record offset + 1, full hash) in one cache line, so
+ * a hit costs about two cache misses (the slot, the record) and a miss one.
+ */
+class NameTable {
+  arena = new Uint8Array(1024);
+  arenaUsed = 0;
+  size = 0;
+  /** slots[2i]: record offset + 1 (0 = empty); slots[2i + 1]: the name's mixed hash. */
+  slots = new Uint32Array(256);
+  /** Slot pairs - 1. */
+  mask = 127;
+
+  /** The record holding the wire name `bytes[start, end)` (compared case-insensitively), or -1. */
+  find(bytes: Uint8Array, start: number, end: number, h: number): number {
+    const m = fmix(h) >>> 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    const a = this.arena;
+    const len = end - start;
+    for (let i = m & mask, guard = 0; guard <= mask; i = (i + 1) & mask, guard++) {
+      const o1 = slots[2 * i]!;
+      if (o1 === 0) return -1;
+      if (slots[2 * i + 1] !== m) continue;
+      const o = o1 + 3; // o1 - 1 + 4: the name after the value
+      let k = 0;
+      // Most queries come lowercase: look the case up only where the bytes differ.
+      for (; k < len; k++) {
+        const x = bytes[start + k]!;
+        const y = a[o + k]!;
+        if (x !== y && LOWER[x] !== y) break;
+      }
+      // Equal up to the query's root label means equal: wire names are self-delimiting.
+      if (k === len) return o1 - 1;
+    }
+    return -1;
+  }
+
+  value(rec: number): number {
+    const a = this.arena;
+    return a[rec]! | (a[rec + 1]! << 8) | (a[rec + 2]! << 16) | (a[rec + 3]! << 24);
+  }
+
+  /** Add a wire name not yet present (stored lowercased). */
+  add(bytes: Uint8Array, start: number, end: number, h: number, value: number): void {
+    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    const len = end - start;
+    if (this.arenaUsed + len + 4 > this.arena.length) this.arena = resize(this.arena, Math.max(this.arena.length * 2, this.arenaUsed + len + 4));
+    if (this.arenaUsed + len + 4 >= 0xffffffff) throw new RangeError('name table over 4 GB');
+    const rec = this.arenaUsed;
+    const a = this.arena;
+    a[rec] = value & 0xff;
+    a[rec + 1] = (value >>> 8) & 0xff;
+    a[rec + 2] = (value >>> 16) & 0xff;
+    a[rec + 3] = (value >>> 24) & 0xff;
+    for (let k = 0; k < len; k++) a[rec + 4 + k] = LOWER[bytes[start + k]!]!;
+    this.arenaUsed += len + 4;
+    this.size++;
+    this.place(rec, h);
+  }
+
+  private place(rec: number, h: number): void {
+    const m = fmix(h) >>> 0;
+    const mask = this.mask;
+    let i = m & mask;
+    while (this.slots[2 * i] !== 0) i = (i + 1) & mask;
+    this.slots[2 * i] = rec + 1;
+    this.slots[2 * i + 1] = m;
+  }
+
+  /** End of the wire name starting at `o` in the arena. */
+  nameEnd(o: number): number {
+    const a = this.arena;
+    while (a[o] !== 0) o += a[o]! + 1;
+    return o + 1;
+  }
+
+  private grow(): void {
+    this.slots = new Uint32Array(this.slots.length * 2);
+    this.mask = this.slots.length / 2 - 1;
+    for (let rec = 0; rec < this.arenaUsed; rec = this.nameEnd(rec + 4)) this.place(rec, hashBytes(this.arena, rec + 4));
+  }
+
+  /** Drop the slack of doubling once no more names come. */
+  compact(): void {
+    this.arena = this.arena.slice(0, this.arenaUsed);
+  }
+
+  name(rec: number): Buffer {
+    return Buffer.from(this.arena.subarray(rec + 4, this.nameEnd(rec + 4)));
+  }
+
+  *records(): Generator<number> {
+    for (let rec = 0; rec < this.arenaUsed; rec = this.nameEnd(rec + 4)) yield rec;
+  }
+}
+
+function resize<T extends Uint8Array | Uint32Array | Int32Array>(a: T, n: number): T {
+  const out = new (a.constructor as new (n: number) => T)(n);
+  out.set(a.subarray(0, Math.min(a.length, n)));
+  return out;
+}
+
+/** A match: the caller's value and whether a wildcard (rather than the exact name) matched. */
+export interface NameMatch {
+  value: number;
+  wildcard: boolean;
+  /** The trigger's name: the exact name, or the wildcard's base (without the `*` label). */
+  name: Name;
+}
+
+const scratch = new NameProbe();
+
+/**
+ * Exact and wildcard triggers. `*.example.com` is stored as base
+ * `example.com` in the wildcard table and matches strict subdomains only.
+ * Lookup order: exact name, then the closest enclosing wildcard.
+ */
+export class NameTrie {
+  private readonly exact = new NameTable();
+  private readonly wild = new NameTable();
+  /** Bit per (hash of) wildcard base, and bit per label count of a base (31 = 31 or more). */
+  private filter = new Uint32Array(2);
+  private filterMask = 63;
+  private depthMask = 0;
+  private frozen = false;
+
+  get size(): number {
+    return this.exact.size + this.wild.size;
+  }
+
+  get wildcards(): number {
+    return this.wild.size;
+  }
+
+  /**
+   * Find or add `name` (wire form, any case) as an exact or wildcard trigger.
+   * Returns the stored value: `value` when added, the earlier one when the
+   * trigger was already there.
+   */
+  insert(name: Name, wildcard: boolean, value: number): number {
+    if (this.frozen) throw new Error('NameTrie is frozen');
+    const p = scratch;
+    if (!p.prepare(name)) throw new RangeError('malformed wire name');
+    const t = wildcard ? this.wild : this.exact;
+    const h = p.hashes[0]!;
+    const e = t.find(p.bytes, 0, p.length, h);
+    if (e >= 0) return t.value(e);
+    t.add(p.bytes, 0, p.length, h, value);
+    if (wildcard) this.depthMask |= 1 << Math.min(p.labels, 31);
+    return value;
+  }
+
+  /** Build the wildcard filter and trim the tables; no inserts after this. */
+  freeze(): this {
+    if (this.frozen) return this;
+    this.frozen = true;
+    this.exact.compact();
+    this.wild.compact();
+    // About 16 bits a wildcard base: ~6% false positives with one hash, in a few hundred KB.
+    let bits = 64;
+    while (bits < this.wild.size * 16) bits *= 2;
+    this.filter = new Uint32Array(bits / 32);
+    this.filterMask = bits - 1;
+    const w = this.wild;
+    for (const rec of w.records()) {
+      const b = fmix(hashBytes(w.arena, rec + 4) ^ 0x5bd1e995) & this.filterMask;
+      this.filter[b >>> 5]! |= 1 << (b & 31);
+    }
+    return this;
+  }
+
+  /**
+   * The most specific trigger for a prepared name: `(value << 1) | 1` for a
+   * wildcard, `value << 1` for an exact match, -1 for none. Allocates nothing.
+   */
+  matchProbe(p: NameProbe): number {
+    if (this.exact.size) {
+      const e = this.exact.find(p.bytes, 0, p.length, p.hashes[0]!);
+      if (e >= 0) return this.exact.value(e) * 2;
+    }
+    if (this.wild.size === 0) return -1;
+    const depths = this.depthMask;
+    const filter = this.filter;
+    const fmask = this.filterMask;
+    const end = p.length;
+    for (let l = 1; l <= p.labels; l++) {
+      const depth = p.labels - l;
+      if ((depths & (1 << Math.min(depth, 31))) === 0) continue;
+      const h = p.hashes[l]!;
+      const b = fmix(h ^ 0x5bd1e995) & fmask;
+      if ((filter[b >>> 5]! & (1 << (b & 31))) === 0) continue;
+      const e = this.wild.find(p.bytes, p.starts[l]!, end, h);
+      if (e >= 0) return this.wild.value(e) * 2 + 1;
+    }
+    return -1;
+  }
+
+  /** Convenience form of `matchProbe` (prepares a shared scratch probe). */
+  match(name: Name): number {
+    return scratch.prepare(name) ? this.matchProbe(scratch) : -1;
+  }
+
+  /** The full match (value, kind and trigger name) for a prepared name; allocates on a hit only. */
+  lookup(p: NameProbe): NameMatch | undefined {
+    const r = this.matchProbe(p);
+    if (r < 0) return undefined;
+    const wildcard = (r & 1) === 1;
+    const value = r >> 1;
+    if (!wildcard) return { value, wildcard, name: p.suffix(0) };
+    for (let l = 1; l <= p.labels; l++) {
+      const e = this.wild.find(p.bytes, p.starts[l]!, p.length, p.hashes[l]!);
+      if (e >= 0 && this.wild.value(e) === value) return { value, wildcard, name: this.wild.name(e) };
+    }
+    return { value, wildcard, name: Buffer.from([0]) };
+  }
+
+  /** Every trigger, for listing and tests: [name, wildcard, value]. */
+  *entries(): Generator<[Name, boolean, number]> {
+    for (const rec of this.exact.records()) yield [this.exact.name(rec), false, this.exact.value(rec)];
+    for (const rec of this.wild.records()) yield [this.wild.name(rec), true, this.wild.value(rec)];
+  }
+
+  /** Bytes held by the typed arrays (the whole footprint: there are no per-rule objects). */
+  get byteSize(): number {
+    let n = this.filter.byteLength;
+    for (const t of [this.exact, this.wild]) n += t.arena.byteLength + t.slots.byteLength;
+    return n;
+  }
+}

@@ -1,0 +1,532 @@
+/**
+ * One response policy zone: its rules, classified by trigger, immutable once
+ * built (BIND ARM "Response Policy Zone (RPZ) Rewriting"; draft-vixie-dnsop-dns-rpz).
+ *
+ * A `PolicyZoneBuilder` is fed records one at a time, so a master file, a zone
+ * transfer and the court-order compiler all build zones the same way. Owners
+ * are classified relative to the apex by the label just above it:
+ *
+ *   *.rpz-client-ip   client address prefix   32.1.0.0.127.rpz-client-ip
+ *   *.rpz-ip          address in the answer   24.0.2.0.192.rpz-ip
+ *   *.rpz-nsdname     name server name        ns.example.net.rpz-nsdname
+ *   *.rpz-nsip        name server address     32.53.2.0.192.rpz-nsip
+ *   anything else     the query name          example.com, *.example.com
+ *
+ * and the records there give the action: CNAME `.` NXDOMAIN, CNAME `*.`
+ * NODATA, CNAME `rpz-passthru.` (or, the old way, a CNAME to the trigger name
+ * itself) PASSTHRU, CNAME `rpz-drop.` DROP, CNAME `rpz-tcp-only.` TCP-ONLY,
+ * CNAME `*.suffix.` a redirect to QNAME.suffix, any other CNAME a redirect, and
+ * any other records local data. The apex SOA and NS are not rules.
+ *
+ * Storage is columnar (typed arrays indexed by rule number) so a million
+ * rules cost tens of bytes each; a `PolicyRule` object exists only for a hit.
+ */
+import { Class, Ede, Type } from '../dns/constants.js';
+import type { Record } from '../dns/message.js';
+import { isSubdomain, labelCount, labels, Name, nameFromText, nameKey, namesEqual, nameToText, parentName, ROOT } from '../dns/name.js';
+import type { RpzZoneConfig } from '../config/schema.js';
+import { resolve } from 'node:path';
+import { parseZoneFile } from './masterfile.js';
+import type { ZoneRecord, ZoneSyntaxError } from './masterfile.js';
+import { CidrError, CidrTrie, parseRpzPrefix, prefixToRpz, prefixToText } from './cidrtrie.js';
+import type { Prefix } from './cidrtrie.js';
+import { NameTrie } from './nametrie.js';
+import type { NameProbe } from './nametrie.js';
+
+export type TriggerType = 'client-ip' | 'qname' | 'ip' | 'nsdname' | 'nsip';
+
+/** Records of a local-data rule, without their owner (it is the name being answered). */
+export interface LocalRecord {
+  type: number;
+  class: number;
+  ttl: number;
+  rdata: Buffer;
+}
+
+export type Action =
+  | { readonly kind: 'nxdomain' }
+  | { readonly kind: 'nodata' }
+  | { readonly kind: 'passthru' }
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'tcp-only' }
+  /** `wildcard`: the target was `*.suffix`, the answer is QNAME.suffix. */
+  | { readonly kind: 'cname'; readonly target: Name; readonly wildcard: boolean }
+  | { readonly kind: 'local-data'; readonly records: readonly LocalRecord[] };
+
+export type ActionKind = Action['kind'];
+
+const NXDOMAIN: Action = Object.freeze({ kind: 'nxdomain' });
+const NODATA: Action = Object.freeze({ kind: 'nodata' });
+const PASSTHRU: Action = Object.freeze({ kind: 'passthru' });
+const DROP: Action = Object.freeze({ kind: 'drop' });
+const TCP_ONLY: Action = Object.freeze({ kind: 'tcp-only' });
+
+/** The zone-wide `policy` option (BIND's names). */
+export type PolicyOverride = 'given' | 'disabled' | 'passthru' | 'nxdomain' | 'nodata' | 'drop' | 'tcp-only' | { cname: Name };
+
+export interface PolicyZoneOptions {
+  policy?: PolicyOverride;
+  /** Cap on the TTL of rewritten records (undefined: the set-wide default). */
+  maxPolicyTtl?: number;
+  /** Count and log what the zone would do, change no answer; later zones still apply. */
+  logOnly?: boolean;
+  /** Skip and count bad rules (with file:line) instead of rejecting the zone. */
+  lenient?: boolean;
+  /** The EDE for a hit on a rule, by the owner's `nameKey` (court orders: 16 Censored + the order). */
+  explain?: (ownerKey: string) => { code: number; text: string } | undefined;
+}
+
+export class PolicyZoneError extends Error {
+  readonly code = 'VERDICT_ERR_RPZ_RULE';
+  override readonly name = 'PolicyZoneError';
+  constructor(readonly file: string, readonly line: number, readonly reason: string) {
+    super(`${file}:${line}: ${reason}`);
+  }
+}
+
+export interface SkippedRule {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+export interface RuleCounts {
+  clientIp: number;
+  qname: number;
+  ip: number;
+  nsdname: number;
+  nsip: number;
+  /** Bad rules skipped (lenient), including unreadable lines the parser skipped. */
+  skipped: number;
+}
+
+/** A rule that matched, materialised for the hit only. */
+export interface PolicyRule {
+  trigger: TriggerType;
+  /** Absolute owner in the policy zone, e.g. `*.example.com.rpz.` */
+  owner: Name;
+  /** `nameKey(owner)`, the key `explain()` and court orders use. */
+  ownerKey: string;
+  wildcard: boolean;
+  /** IP triggers: the prefix. */
+  prefix?: Prefix;
+  /** The action the zone data encodes (before the zone's `policy` override). */
+  given: Action;
+  /** TTL of the rule's records. */
+  ttl: number;
+}
+
+/** Parse the config form of the override: `given`, …, `cname NAME`. */
+export function parsePolicyOverride(text: string): PolicyOverride {
+  const t = text.trim();
+  const m = /^cname\s+(\S+)$/i.exec(t);
+  if (m) return { cname: nameFromText(m[1]!.endsWith('.') ? m[1]! : m[1]! + '.') };
+  switch (t.toLowerCase()) {
+    case 'given': case 'disabled': case 'passthru': case 'nxdomain': case 'nodata': case 'drop': case 'tcp-only':
+      return t.toLowerCase() as PolicyOverride;
+  }
+  throw new Error(`unknown RPZ policy ${JSON.stringify(text)}`);
+}
+
+export function zoneOptionsFromConfig(z: RpzZoneConfig, extra: Pick<PolicyZoneOptions, 'explain'> = {}): PolicyZoneOptions {
+  return {
+    policy: parsePolicyOverride(z.policy),
+    ...(z.max_policy_ttl !== undefined ? { maxPolicyTtl: z.max_policy_ttl } : {}),
+    logOnly: z.log_only,
+    lenient: z.lenient,
+    ...extra,
+  };
+}
+
+// Action codes in the columns.
+const A_NXDOMAIN = 0;
+const A_NODATA = 1;
+const A_PASSTHRU = 2;
+const A_DROP = 3;
+const A_TCP_ONLY = 4;
+const A_CNAME = 5;
+const A_WILDCNAME = 6;
+const A_LOCAL = 7;
+
+const FIXED: Action[] = [NXDOMAIN, NODATA, PASSTHRU, DROP, TCP_ONLY];
+
+const RPZ_PASSTHRU = nameFromText('rpz-passthru.');
+const RPZ_DROP = nameFromText('rpz-drop.');
+const RPZ_TCP_ONLY = nameFromText('rpz-tcp-only.');
+
+const TYPE_LABELS = new Map<string, TriggerType>([
+  ['rpz-client-ip', 'client-ip'], ['rpz-ip', 'ip'], ['rpz-nsdname', 'nsdname'], ['rpz-nsip', 'nsip'],
+]);
+const TYPE_LABEL_OF: { [t in TriggerType]: string } = { 'client-ip': 'rpz-client-ip', qname: '', ip: 'rpz-ip', nsdname: 'rpz-nsdname', nsip: 'rpz-nsip' };
+
+/** Growable columns: action, TTL and data index per rule. */
+class Columns {
+  action = new Uint8Array(1024);
+  ttl = new Uint32Array(1024);
+  data = new Int32Array(1024);
+  size = 0;
+
+  push(action: number, ttl: number, data: number): number {
+    if (this.size === this.action.length) {
+      const n = this.size * 2;
+      const a = new Uint8Array(n); a.set(this.action); this.action = a;
+      const t = new Uint32Array(n); t.set(this.ttl); this.ttl = t;
+      const d = new Int32Array(n); d.set(this.data); this.data = d;
+    }
+    const id = this.size++;
+    this.action[id] = action;
+    this.ttl[id] = ttl;
+    this.data[id] = data;
+    return id;
+  }
+
+  compact(): void {
+    this.action = this.action.slice(0, this.size);
+    this.ttl = this.ttl.slice(0, this.size);
+    this.data = this.data.slice(0, this.size);
+  }
+}
+
+/** Feeds records into a zone; `build()` freezes it. */
+export class PolicyZoneBuilder {
+  private readonly cols = new Columns();
+  /** Redirect targets (deduplicated: feeds redirect many names to one page) and local data. */
+  private readonly data: (Name | LocalRecord[])[] = [];
+  private readonly targetIndex = new Map<string, number>();
+  private readonly qname = new NameTrie();
+  private readonly nsdname = new NameTrie();
+  private readonly clientIp = new CidrTrie();
+  private readonly ip = new CidrTrie();
+  private readonly nsip = new CidrTrie();
+  private readonly apexLabels: number;
+  private soa?: Record;
+  private readonly skipped: SkippedRule[] = [];
+  private readonly counts: RuleCounts = { clientIp: 0, qname: 0, ip: 0, nsdname: 0, nsip: 0, skipped: 0 };
+  private built = false;
+  readonly apex: Name;
+
+  constructor(apex: Name | string, private readonly options: PolicyZoneOptions = {}) {
+    this.apex = typeof apex === 'string' ? nameFromText(apex.endsWith('.') ? apex : apex + '.') : apex;
+    this.apexLabels = labelCount(this.apex);
+  }
+
+  /** Record a line the master-file parser skipped (lenient loads). */
+  noteSkipped(e: ZoneSyntaxError): void {
+    this.skipped.push({ file: e.file, line: e.line, reason: e.reason });
+    this.counts.skipped++;
+  }
+
+  /** Add one record. Throws PolicyZoneError for a bad rule unless the zone is lenient. */
+  add(rr: Record & Partial<Pick<ZoneRecord, 'file' | 'line'>>): void {
+    if (this.built) throw new Error('PolicyZoneBuilder: add after build');
+    try {
+      this.classify(rr);
+    } catch (e) {
+      const reason = e instanceof CidrError || e instanceof RuleError ? e.message : e instanceof RangeError ? `bad name: ${e.message}` : undefined;
+      if (reason === undefined) throw e;
+      const file = rr.file ?? '<records>';
+      const line = rr.line ?? 0;
+      const full = `${nameToText(rr.name)}: ${reason}`;
+      if (!this.options.lenient) throw new PolicyZoneError(file, line, full);
+      this.skipped.push({ file, line, reason: full });
+      this.counts.skipped++;
+    }
+  }
+
+  private classify(rr: Record): void {
+    if (!isSubdomain(rr.name, this.apex)) throw new RuleError(`owner is outside the policy zone ${nameToText(this.apex)}`);
+    if (rr.class !== Class.IN) throw new RuleError('class is not IN');
+    const rel = labelCount(rr.name) - this.apexLabels;
+    if (rel === 0) {
+      // The apex SOA and NS make it a zone; they are not rules (nor is anything else there).
+      if (rr.type === Type.SOA) this.soa = rr;
+      return;
+    }
+    if (rr.type === Type.SOA) throw new RuleError('SOA below the apex');
+    const ls = labels(rr.name);
+    const typeLabel = ls[rel - 1]!.toString('latin1').toLowerCase();
+    const trigger: TriggerType = TYPE_LABELS.get(typeLabel) ?? 'qname';
+    const triggerLabels = trigger === 'qname' ? ls.slice(0, rel) : ls.slice(0, rel - 1);
+    if (triggerLabels.length === 0) throw new RuleError(`${typeLabel} with no trigger before it`);
+    const wildcard = triggerLabels[0]!.length === 1 && triggerLabels[0]![0] === 0x2a;
+    // The trigger name itself, absolute (owner minus the zone), for the old-style PASSTHRU.
+    const self = parentName(rr.name, 0).subarray(0, rr.name.length - this.apex.length);
+    const selfName = Buffer.concat([self.subarray(0, trigger === 'qname' ? self.length : self.length - (typeLabel.length + 1)), ROOT]);
+
+    const [code, ttl, data] = this.action(rr, selfName);
+    if (trigger === 'qname' || trigger === 'nsdname') {
+      const trie = trigger === 'qname' ? this.qname : this.nsdname;
+      const base = wildcard ? parentName(selfName) : selfName;
+      const id = this.cols.size;
+      const got = trie.insert(base, wildcard, id);
+      if (got === id) {
+        this.cols.push(code, ttl, data);
+        this.counts[trigger === 'qname' ? 'qname' : 'nsdname']++;
+      } else {
+        this.merge(got, rr, code, data);
+      }
+      return;
+    }
+    if (wildcard) throw new RuleError(`wildcard ${typeLabel} triggers do not exist`);
+    const prefix = parseRpzPrefix(triggerLabels.map((l) => l.toString('latin1')));
+    const trie = trigger === 'client-ip' ? this.clientIp : trigger === 'ip' ? this.ip : this.nsip;
+    const id = this.cols.size;
+    const got = trie.insert(prefix, id);
+    if (got === id) {
+      this.cols.push(code, ttl, data);
+      this.counts[trigger === 'client-ip' ? 'clientIp' : trigger]++;
+    } else {
+      this.merge(got, rr, code, data);
+    }
+  }
+
+  /** A second record at an owner: more local data, or a conflict. */
+  private merge(id: number, rr: Record, code: number, data: number): void {
+    if (this.cols.action[id] === A_LOCAL && code === A_LOCAL) {
+      const list = this.data[this.cols.data[id]!] as LocalRecord[];
+      const more = (this.data[data] as LocalRecord[])[0]!;
+      this.data.pop(); // `data` was the last one pushed
+      // The same RR twice is one RR (RFC 2181 5): kept once, as a zone load would.
+      if (!list.some((r) => r.type === more.type && r.rdata.equals(more.rdata))) list.push(more);
+      return;
+    }
+    if (code !== A_LOCAL && this.cols.action[id] === code && this.cols.data[id] === data) return; // the same CNAME again
+    throw new RuleError(rr.type === Type.CNAME ? 'CNAME and other data (or a second CNAME) at one owner' : 'CNAME and other data at one owner');
+  }
+
+  /** [action code, ttl, data index] of a record. */
+  private action(rr: Record, selfName: Name): [number, number, number] {
+    if (rr.type !== Type.CNAME) {
+      this.data.push([{ type: rr.type, class: rr.class, ttl: rr.ttl, rdata: rr.rdata }]);
+      return [A_LOCAL, rr.ttl, this.data.length - 1];
+    }
+    const t = rr.rdata;
+    if (t.length === 1) return [A_NXDOMAIN, rr.ttl, -1];
+    if (t.length === 3 && t[0] === 1 && t[1] === 0x2a && t[2] === 0) return [A_NODATA, rr.ttl, -1];
+    if (namesEqual(t, RPZ_PASSTHRU) || namesEqual(t, selfName)) return [A_PASSTHRU, rr.ttl, -1];
+    if (namesEqual(t, RPZ_DROP)) return [A_DROP, rr.ttl, -1];
+    if (namesEqual(t, RPZ_TCP_ONLY)) return [A_TCP_ONLY, rr.ttl, -1];
+    const wild = t[0] === 1 && t[1] === 0x2a;
+    const target = wild ? Buffer.from(parentName(t)) : t;
+    const k = nameKey(target);
+    let idx = this.targetIndex.get(k);
+    if (idx === undefined) {
+      this.data.push(target);
+      idx = this.data.length - 1;
+      this.targetIndex.set(k, idx);
+    }
+    // Merging relies on local data being the last pushed; a CNAME pushes nothing new when deduplicated.
+    return [wild ? A_WILDCNAME : A_CNAME, rr.ttl, idx];
+  }
+
+  build(): PolicyZone {
+    this.built = true;
+    this.cols.compact();
+    return new PolicyZone(this.apex, this.options, {
+      cols: this.cols, data: this.data,
+      qname: this.qname.freeze(), nsdname: this.nsdname.freeze(),
+      clientIp: this.clientIp.compact(), ip: this.ip.compact(), nsip: this.nsip.compact(),
+      soa: this.soa, counts: { ...this.counts }, skipped: this.skipped,
+    });
+  }
+}
+
+class RuleError extends Error {}
+
+interface ZoneParts {
+  cols: Columns;
+  data: (Name | LocalRecord[])[];
+  qname: NameTrie;
+  nsdname: NameTrie;
+  clientIp: CidrTrie;
+  ip: CidrTrie;
+  nsip: CidrTrie;
+  soa: Record | undefined;
+  counts: RuleCounts;
+  skipped: SkippedRule[];
+}
+
+/** An immutable policy zone. Build it with `PolicyZoneBuilder`. */
+export class PolicyZone {
+  /** Presentation name without the final dot, as in logs and config. */
+  readonly label: string;
+  readonly soa: Record | undefined;
+  readonly counts: Readonly<RuleCounts>;
+  readonly skipped: readonly SkippedRule[];
+  readonly policy: PolicyOverride;
+  readonly maxPolicyTtl: number | undefined;
+  /** Disabled or log-only: hits are counted and logged, answers unchanged, later zones still apply. */
+  readonly logOnly: boolean;
+  /** Holds rpz-ip, rpz-nsdname or rpz-nsip triggers, which need the resolution's results. */
+  readonly hasPostTriggers: boolean;
+  private readonly p: ZoneParts;
+  private readonly overrideAction: Action | undefined;
+
+  constructor(readonly name: Name, private readonly options: PolicyZoneOptions, parts: ZoneParts) {
+    this.p = parts;
+    this.label = nameToText(name).replace(/\.$/, '') || '.';
+    this.soa = parts.soa;
+    this.counts = Object.freeze(parts.counts);
+    this.skipped = Object.freeze(parts.skipped);
+    this.policy = options.policy ?? 'given';
+    this.maxPolicyTtl = options.maxPolicyTtl;
+    this.logOnly = options.logOnly === true || this.policy === 'disabled';
+    this.hasPostTriggers = parts.ip.size + parts.nsdname.size + parts.nsip.size > 0;
+    const pol = this.policy;
+    this.overrideAction = typeof pol === 'object'
+      ? (pol.cname[0] === 1 && pol.cname[1] === 0x2a ? { kind: 'cname', target: Buffer.from(parentName(pol.cname)), wildcard: true } : { kind: 'cname', target: pol.cname, wildcard: false })
+      : pol === 'given' || pol === 'disabled' ? undefined : FIXED[['nxdomain', 'nodata', 'passthru', 'drop', 'tcp-only'].indexOf(pol)];
+  }
+
+  get hasClientIp(): boolean {
+    return this.p.clientIp.size > 0;
+  }
+
+  get hasQname(): boolean {
+    return this.p.qname.size > 0;
+  }
+
+  get hasIp(): boolean {
+    return this.p.ip.size > 0;
+  }
+
+  get hasNsdname(): boolean {
+    return this.p.nsdname.size > 0;
+  }
+
+  get hasNsip(): boolean {
+    return this.p.nsip.size > 0;
+  }
+
+  get ruleCount(): number {
+    return this.p.cols.size;
+  }
+
+  /**
+   * Whether a QNAME trigger matches, without building the rule: the trie's
+   * encoded match (`rule << 1 | wildcard`) or -1. Allocates nothing.
+   */
+  matchQnameValue(probe: NameProbe): number {
+    return this.p.qname.size === 0 ? -1 : this.p.qname.matchProbe(probe);
+  }
+
+  /** QNAME trigger for a prepared name: exact, else the closest wildcard. */
+  matchQname(probe: NameProbe): PolicyRule | undefined {
+    return this.matchName(this.p.qname, probe, 'qname');
+  }
+
+  matchNsdname(probe: NameProbe): PolicyRule | undefined {
+    return this.matchName(this.p.nsdname, probe, 'nsdname');
+  }
+
+  /** Longest-prefix IP trigger of the given kind for a 4- or 16-byte address. */
+  matchAddress(kind: 'client-ip' | 'ip' | 'nsip', addr: Uint8Array): PolicyRule | undefined {
+    const trie = kind === 'client-ip' ? this.p.clientIp : kind === 'ip' ? this.p.ip : this.p.nsip;
+    if (trie.size === 0) return undefined;
+    const m = trie.match(addr);
+    if (!m) return undefined;
+    const bytes = new Uint8Array(addr.length);
+    const full = m.len >> 3;
+    bytes.set(addr.subarray(0, full));
+    if (m.len & 7) bytes[full] = addr[full]! & (0xff << (8 - (m.len & 7)));
+    const prefix = { bytes, len: m.len };
+    const owner = nameFromText(`${prefixToRpz(prefix)}.${TYPE_LABEL_OF[kind]}`, this.name);
+    return this.rule(m.value, kind, owner, false, prefix);
+  }
+
+  private matchName(trie: NameTrie, probe: NameProbe, kind: 'qname' | 'nsdname'): PolicyRule | undefined {
+    if (trie.size === 0) return undefined;
+    const m = trie.lookup(probe);
+    if (!m) return undefined;
+    let owner = m.name.subarray(0, m.name.length - 1);
+    if (m.wildcard) owner = Buffer.concat([Buffer.from([1, 0x2a]), owner]);
+    if (kind === 'nsdname') owner = Buffer.concat([owner, Buffer.from([11]), Buffer.from('rpz-nsdname', 'latin1')]);
+    return this.rule(m.value, kind, Buffer.concat([owner, this.name]), m.wildcard);
+  }
+
+  private rule(id: number, trigger: TriggerType, owner: Name, wildcard: boolean, prefix?: Prefix): PolicyRule {
+    return { trigger, owner, ownerKey: nameKey(owner), wildcard, ...(prefix ? { prefix } : {}), given: this.actionOf(id), ttl: this.p.cols.ttl[id]! };
+  }
+
+  private actionOf(id: number): Action {
+    const code = this.p.cols.action[id]!;
+    if (code < A_CNAME) return FIXED[code]!;
+    const d = this.p.data[this.p.cols.data[id]!]!;
+    if (code === A_LOCAL) return { kind: 'local-data', records: d as LocalRecord[] };
+    return { kind: 'cname', target: d as Name, wildcard: code === A_WILDCNAME };
+  }
+
+  /** The action a hit on `rule` takes: the zone's `policy` override, else the rule's own. */
+  effectiveAction(rule: PolicyRule): Action {
+    return this.overrideAction ?? rule.given;
+  }
+
+  /** The rule in presentation form, relative to the zone: `*.example.com`, `24.0.2.0.192.rpz-ip`. */
+  ruleText(rule: PolicyRule): string {
+    const t = nameToText(Buffer.concat([rule.owner.subarray(0, rule.owner.length - this.name.length), ROOT]));
+    return t === '.' ? '@' : t.replace(/\.$/, '');
+  }
+
+  /** Extended DNS Error for a rewrite by `rule` (RFC 8914): the zone's explain(), else 15 Blocked. */
+  ede(rule: PolicyRule): { code: number; text: string } {
+    const e = this.options.explain?.(rule.ownerKey);
+    if (e) return e;
+    const what = rule.prefix ? `${rule.trigger} ${prefixToText(rule.prefix)}` : `${rule.trigger} ${this.ruleText(rule)}`;
+    return { code: Ede.BLOCKED, text: `blocked by ${this.label}: ${what}` };
+  }
+
+  /** Every rule (for listing and tests): trigger, owner, action. Not for the hot path. */
+  *rules(): Generator<PolicyRule> {
+    for (const [name, wildcard, id] of this.p.qname.entries()) {
+      let owner = name.subarray(0, name.length - 1);
+      if (wildcard) owner = Buffer.concat([Buffer.from([1, 0x2a]), owner]);
+      yield this.rule(id, 'qname', Buffer.concat([owner, this.name]), wildcard);
+    }
+    for (const [name, wildcard, id] of this.p.nsdname.entries()) {
+      let owner = name.subarray(0, name.length - 1);
+      if (wildcard) owner = Buffer.concat([Buffer.from([1, 0x2a]), owner]);
+      yield this.rule(id, 'nsdname', Buffer.concat([owner, Buffer.from([11]), Buffer.from('rpz-nsdname'), this.name]), wildcard);
+    }
+    for (const kind of ['client-ip', 'ip', 'nsip'] as const) {
+      const trie = kind === 'client-ip' ? this.p.clientIp : kind === 'ip' ? this.p.ip : this.p.nsip;
+      for (const [prefix, id] of trie.entries()) {
+        yield this.rule(id, kind, nameFromText(`${prefixToRpz(prefix)}.${TYPE_LABEL_OF[kind]}`, this.name), false, prefix);
+      }
+    }
+  }
+
+  /** Bytes held by the rule tables (typed arrays; local data and redirect targets not included). */
+  get tableBytes(): number {
+    const c = this.p.cols;
+    return this.p.qname.byteSize + this.p.nsdname.byteSize + this.p.clientIp.byteSize + this.p.ip.byteSize + this.p.nsip.byteSize +
+      c.action.byteLength + c.ttl.byteLength + c.data.byteLength;
+  }
+}
+
+/** Build a zone from records (a file's, a transfer's, the order compiler's). */
+export function buildPolicyZone(apex: Name | string, records: Iterable<Record & Partial<Pick<ZoneRecord, 'file' | 'line'>>>, options: PolicyZoneOptions = {}): PolicyZone {
+  const b = new PolicyZoneBuilder(apex, options);
+  for (const rr of records) b.add(rr);
+  return b.build();
+}
+
+/** The SOA to show in the additional section (BIND `add-soa yes`): TTL capped by its MINIMUM (RFC 2308 3). */
+export function soaForAdditional(zone: PolicyZone): Record | undefined {
+  const soa = zone.soa;
+  if (!soa) return undefined;
+  const d = soa.rdata;
+  const minimum = d.length >= 4 ? d.readUInt32BE(d.length - 4) : soa.ttl;
+  return { name: zone.name, type: Type.SOA, class: Class.IN, ttl: Math.min(soa.ttl, minimum), rdata: d };
+}
+
+/**
+ * Load a zone from its master file as the config describes it (`rpz.zones[]`
+ * with `file`). Lenient zones count the lines the parser skipped too.
+ */
+export async function loadPolicyZone(z: RpzZoneConfig & { file: string }, baseDir = '.', extra: Pick<PolicyZoneOptions, 'explain'> = {}): Promise<PolicyZone> {
+  const apex = nameFromText(z.name.endsWith('.') ? z.name : z.name + '.');
+  const b = new PolicyZoneBuilder(apex, zoneOptionsFromConfig(z, extra));
+  const stats = await parseZoneFile(resolve(baseDir, z.file), (rr) => b.add(rr), { origin: apex, lenient: z.lenient });
+  for (const e of stats.skipped) b.noteSkipped(e);
+  return b.build();
+}
