@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { resolve } from 'node:path';
 import { controlRequest } from './control/client.js';
 import { Verdict } from './resolver/verdict.js';
+import { demo, lab } from './lab/cli.js';
 import { ordersCommand } from './rpz/orders/cli.js';
 import { checkPolicy } from './rpz/manager.js';
 
@@ -97,7 +98,7 @@ async function orders(args: string[]): Promise<number> {
   return r.code;
 }
 
-const commands: Record<string, Command> = { serve, check, ctl, orders };
+const commands: Record<string, Command> = { serve, check, ctl, orders, lab, demo };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

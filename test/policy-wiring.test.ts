@@ -143,3 +143,20 @@ test('reload under load: every query answered, each by one policy version', asyn
 test('start refuses to serve without its configured policy (never fail open)', async () => {
   await assert.rejects(start(`rpz:\n  zones:\n    - { name: missing.rpz, file: missing.rpz }\n`), /policy not loaded/);
 });
+
+test('a broken order file on reload: rejected with file:line, the orders already loaded stay enforced', async () => {
+  const { v, port } = await start(ORDERS, () => new Date('2014-06-01T12:00:00Z'));
+  const loaded = { config: v.config, file: join(dir, 'cfg-bad-order.yaml'), baseDir: dir };
+  writeFileSync(join(dir, 'orders/zz-broken.yaml'), 'id: broken\ncourt: X\ndecision_date: 2014-02-30\n');
+  try {
+    await v.reload(loaded);
+    const st = v.policy.status().find((z) => z.source === 'orders')!;
+    assert.equal(st.ok, false);
+    assert.match(st.error ?? '', /orders\/zz-broken\.yaml:\d+:\d+/);
+    assert.deepEqual(a(await ask('www.dpstream.tv.', Type.A, port)), ['198.51.100.80'], 'still enforced');
+  } finally {
+    writeFileSync(join(dir, 'orders/zz-broken.yaml'), '');
+    const { rmSync } = await import('node:fs');
+    rmSync(join(dir, 'orders/zz-broken.yaml'));
+  }
+});

@@ -1,0 +1,69 @@
+/**
+ * `verdict lab`: the simulated hierarchy on loopback, until SIGTERM/SIGINT.
+ * `verdict demo`: the lab and a Verdict resolver against it, in one process.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import { Verdict } from '../resolver/verdict.js';
+import { labTable, rootHintsYaml, startLab } from './lab.js';
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => {
+      process.off('SIGTERM', term);
+      process.off('SIGINT', int);
+      resolve(sig);
+    };
+    const term = on('SIGTERM');
+    const int = on('SIGINT');
+    process.once('SIGTERM', term);
+    process.once('SIGINT', int);
+  });
+}
+
+export async function lab(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { zones: { type: 'string' } } });
+  const running = await startLab(values.zones ? { zonesDir: values.zones } : {});
+  process.stdout.write(`# Verdict lab: ${running.servers.filter((s) => s.server).length} servers on port 53\n`);
+  process.stdout.write(labTable(running));
+  process.stdout.write(rootHintsYaml(running.rootHints));
+  await untilSignal();
+  await running.stop();
+  return 0;
+}
+
+export async function demo(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const file = values.config ?? 'config/demo.yaml';
+  const loaded = loadConfig(file);
+  const running = await startLab();
+  let verdict: Verdict;
+  try {
+    // The config's root hints win; without them, the lab's root.
+    verdict = new Verdict(loaded, loaded.config.resolver.root_hints || loaded.config.resolver.root_hints_file ? {} : { rootHints: running.rootHints });
+    await verdict.start();
+  } catch (e) {
+    await running.stop();
+    throw e;
+  }
+  const at = loaded.config.server.listen[0]!;
+  const [host, port] = at.startsWith('[') ? [at.slice(1, at.indexOf(']')), at.slice(at.indexOf(']') + 2) || '53'] : [at.split(':')[0]!, at.split(':')[1] ?? '53'];
+  process.stderr.write(`verdict demo: lab on 127.55.0.0/16, resolver on ${loaded.config.server.listen.join(' ')}\n` +
+    `  try: dig @${host} -p ${port} www.example.com\n` +
+    `       dig @${host} -p ${port} bigtxt.example.com TXT +bufsize=512 +ignore   (TC set)\n` +
+    `       dig @${host} -p ${port} bigtxt.example.com TXT +tcp\n`);
+  const reload = () => {
+    try {
+      verdict.reload(loadConfig(file));
+    } catch (e) {
+      verdict.logger.error({ err: (e as Error).message }, 'reload failed; the previous configuration keeps serving');
+    }
+  };
+  process.on('SIGHUP', reload);
+  const sig = await untilSignal();
+  process.off('SIGHUP', reload);
+  verdict.logger.info({ signal: sig }, 'draining');
+  await verdict.stop();
+  await running.stop();
+  return 0;
+}
