@@ -62,8 +62,9 @@ test('verdict demo: the lab and Verdict in one process; dig resolves through the
   // The shipped demo config, on a port of its own so that a demo already running does not interfere.
   const dir = mkdtempSync(join(tmpdir(), 'verdict-demo-'));
   const cfg = join(dir, 'demo.yaml');
-  const doc = parse(readFileSync('config/demo.yaml', 'utf8')) as { server: { listen: string[] } };
+  const doc = parse(readFileSync('config/demo.yaml', 'utf8')) as { server: { listen: string[] }; metrics?: unknown };
   doc.server.listen = ['127.0.0.1:15353'];
+  delete doc.metrics;
   writeFileSync(cfg, stringify(doc));
   const proc = spawn('node', [CLI, 'demo', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
@@ -75,6 +76,11 @@ test('verdict demo: the lab and Verdict in one process; dig resolves through the
     const big = dig(['bigtxt.example.com', 'TXT', '+bufsize=512', '+ignore'], '127.0.0.1', 15353);
     assert.ok(big.flags.includes('tc'));
     assert.equal(dig(['bigtxt.example.com', 'TXT', '+tcp'], '127.0.0.1', 15353).answer.length, 6);
+    // The court order, judged by the demo clock: redirected to the lab's notice host, EDE 16 naming the order.
+    const blocked = dig(['www.dpstream.tv', 'A'], '127.0.0.1', 15353);
+    assert.equal(blocked.status, 'NOERROR', blocked.text);
+    assert.match(blocked.answer[0] ?? '', /^www\.dpstream\.tv\. \d+ IN A 192\.0\.2\.200$/);
+    assert.match(blocked.text, /EDE: 16 \(Censored\): \(blocked by court order: 2013-tgi-paris-allostreaming \(Tribunal de grande instance de Paris, 2013-11-28\)\)/);
   } finally {
     proc.kill('SIGTERM');
   }
