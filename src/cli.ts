@@ -11,6 +11,7 @@ import { Verdict } from './resolver/verdict.js';
 import { demo, lab } from './lab/cli.js';
 import { ordersCommand } from './rpz/orders/cli.js';
 import { checkPolicy } from './rpz/manager.js';
+import { mirrorsCommand } from './mirrors/cli.js';
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -22,6 +23,8 @@ commands:
   orders check         validate the order files; exit 1 with file:line errors
   orders explain NAME  which orders cover NAME and whether it is blocked now, and why
   orders compile [-o OUT]  the standard RPZ zone the orders compile into (stdout by default)
+  mirrors report       candidate mirrors of blocked sites seen by the server, with evidence (--json)
+  mirrors draft --order ID [-o OUT] [NAMES]  an amendment order file (status draft, never enforced)
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
   demo                 start the lab and Verdict against it (config/demo.yaml)
 
@@ -36,7 +39,7 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' } },
   });
   return { file: (values.config as string | undefined) ?? 'config/verdict.yaml', rest: positionals, values };
 }
@@ -98,7 +101,19 @@ async function orders(args: string[]): Promise<number> {
   return r.code;
 }
 
-const commands: Record<string, Command> = { serve, check, ctl, orders, lab, demo };
+async function mirrors(args: string[]): Promise<number> {
+  const { file, rest, values } = configArg(args);
+  const r = await mirrorsCommand(loadConfig(file), rest, {
+    json: values.json === true,
+    ...(values.order ? { order: values.order as string } : {}),
+    ...(values.output ? { output: values.output as string } : {}),
+  });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  return r.code;
+}
+
+const commands: Record<string, Command> = { serve, check, ctl, orders, mirrors, lab, demo };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

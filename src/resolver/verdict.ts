@@ -41,6 +41,7 @@ import { PolicyAfterStage } from './stages/policy-after.js';
 import { TransferStage, ZonePublisher } from '../rpz/transfer/primary.js';
 import { keyringFromConfig, notifyTargets, transferKey } from '../rpz/transfer/setup.js';
 import { logAddress } from './privacy.js';
+import { MirrorFeed } from './mirror-feed.js';
 import type { Transport } from './transport.js';
 
 export interface VerdictDeps {
@@ -51,6 +52,8 @@ export interface VerdictDeps {
   rootHints?: RootHint[];
   /** The clock court orders are judged by (tests move it); default: orders.clock or now. */
   orderClock?: () => Date;
+  /** A NOTIFY for one of our secondary zones was accepted (a cluster worker tells the others). */
+  onNotify?: (zone: Name, from: string) => void;
 }
 
 function limiter(cfg: Config, now: () => number = Date.now): RateLimiter | undefined {
@@ -73,14 +76,18 @@ export class Verdict {
   private control?: ControlServer;
   private listening = false;
   readonly policy: PolicyManager;
+  /** Mirror watch (docs/MIRRORS.md): reads answers, never changes one. */
+  readonly mirrors?: MirrorFeed;
   readonly publisher: ZonePublisher;
   /** Last values of plain counters already pushed to Prometheus counters. */
   private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0 };
+  private readonly notified: VerdictDeps['onNotify'];
 
   constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
     const cfg = loaded.config;
     this.logger = deps.logger ?? pino({ level: cfg.log.level, base: { svc: 'verdict' } });
     const now = deps.now ?? Date.now;
+    this.notified = deps.onNotify;
     this.cache = new ResolverCache({ maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now });
     this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
@@ -108,8 +115,19 @@ export class Verdict {
       publisher: this.publisher,
       ...(deps.orderClock ? { orderClock: deps.orderClock } : {}),
       // A new policy makes stored answers stale: they were checked against the old one.
-      onSwap: () => this.answers.clear(),
+      onSwap: () => {
+        this.answers.clear();
+        this.mirrors?.refreshBlocked();
+      },
     });
+    if (cfg.mirrors.enabled) {
+      this.mirrors = new MirrorFeed(loaded, {
+        logger: this.logger,
+        registry: this.metrics.registry,
+        delegations: (name) => this.iterator.delegations(name),
+        orders: () => ({ orders: this.policy.orders, now: this.policy.orderNow() }),
+      });
+    }
     this.pipeline = this.buildPipeline(cfg);
     this.server = new DnsServer(() => this.pipeline, {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
@@ -145,7 +163,11 @@ export class Verdict {
         allow: new AccessList(cfg.transfer.allow),
         keys: ring,
         ...(transferKey(cfg, ring) ? { requireTsig: transferKey(cfg, ring)!.name } : {}),
-        onNotify: (zone, from) => this.policy.notify(zone, from),
+        onNotify: (zone, from) => {
+          const accepted = this.policy.notify(zone, from);
+          if (accepted) this.notified?.(zone, from);
+          return accepted;
+        },
       }),
       this.access,
       new PolicyBeforeStage(this.policy.current, policyOptions),
@@ -166,7 +188,10 @@ export class Verdict {
     const action = hit.logOnly ? 'log-only' : hit.action.kind;
     this.metrics.rpzHits.labels(hit.zone.label, hit.rule.trigger, action).inc();
     const orders = hit.zone === this.policy.ordersZone ? this.policy.orderRefs.get(hit.rule.ownerKey)?.map((r) => r.id) : undefined;
-    if (orders && !hit.logOnly) for (const id of orders) this.metrics.orderBlocked.labels(id).inc();
+    if (orders && !hit.logOnly) {
+      ctx.notes.orders = orders;
+      for (const id of orders) this.metrics.orderBlocked.labels(id).inc();
+    }
     const log = this.config.log;
     if (!log.policy_hits) return;
     const q = ctx.query?.questions[0];
@@ -183,6 +208,7 @@ export class Verdict {
   }
 
   private onAnswer(ctx: RequestContext, wire: Buffer | undefined): void {
+    this.mirrors?.observe(ctx);
     if (!wire) {
       this.metrics.dropped.labels((ctx.notes.dropReason as string | undefined) ?? (ctx.query ? 'policy' : 'malformed')).inc();
       return;
@@ -195,8 +221,8 @@ export class Verdict {
     }
   }
 
-  /** Plain counters kept on the hot path are pushed to Prometheus only when scraped. */
-  private syncCounters(): void {
+  /** Plain counters kept on the hot path are pushed to Prometheus only when scraped (by this process or a cluster primary). */
+  syncCounters(): void {
     const s = this.synced;
     const t = this.transport instanceof NetTransport ? this.transport.stats : undefined;
     const push = (c: { inc(n: number): void }, now: number, key: keyof typeof s) => {
@@ -229,6 +255,10 @@ export class Verdict {
       reload: async () => {
         await this.reload(loadConfig(this.loaded.file));
         return { reloaded: true, zones: this.policy.status() };
+      },
+      mirrors: () => {
+        if (!this.mirrors) throw new Error('mirror watch is disabled (mirrors.enabled: false)');
+        return this.mirrors.snapshot();
       },
       zones: () => ({ zones: this.policy.status(), orders: this.policy.orderStates() }),
       transfer: async (args) => {
@@ -284,6 +314,7 @@ export class Verdict {
   async stop(): Promise<void> {
     this.listening = false;
     this.policy.stop();
+    this.mirrors?.stop();
     await this.server.stop();
     await this.metricsServer?.stop();
     await this.control?.stop();

@@ -486,6 +486,11 @@ export class PolicyManager {
     this.watchTimer.unref();
   }
 
+  /** Now, by the order clock. */
+  orderNow(): Date {
+    return this.clock();
+  }
+
   /** For `verdict ctl orders`: state of each order now, by the order clock. */
   orderStates(): { id: string; state: string }[] {
     const now = this.clock();

@@ -23,7 +23,7 @@ export type AuditEvent =
   /** An order no longer listed. */
   | { type: 'removed'; at: Date; order: string; file: string; sha256: string }
   /** The state of an order at `at` differs from the last one recorded. */
-  | { type: 'activated' | 'expired' | 'suspended' | 'lifted' | 'pending'; at: Date; order: string; from?: OrderStateName; note?: string }
+  | { type: 'activated' | 'expired' | 'suspended' | 'lifted' | 'pending' | 'draft'; at: Date; order: string; from?: OrderStateName; note?: string }
   /** A file that failed to load; the previous version (if any) stays in force. */
   | { type: 'rejected'; at: Date; file: string; errors: string[] }
   /** A new zone was compiled. */
@@ -86,8 +86,8 @@ export function readAuditLog(path: string): AuditLine[] {
 /** What the last recorded events said about each order. */
 export type AuditSnapshot = Map<string, { file: string; sha256: string; state: OrderStateName }>;
 
-const STATE_EVENT: Record<OrderStateName, 'activated' | 'expired' | 'suspended' | 'lifted' | 'pending'> = {
-  active: 'activated', expired: 'expired', suspended: 'suspended', lifted: 'lifted', pending: 'pending',
+const STATE_EVENT: Record<OrderStateName, 'activated' | 'expired' | 'suspended' | 'lifted' | 'pending' | 'draft'> = {
+  active: 'activated', expired: 'expired', suspended: 'suspended', lifted: 'lifted', pending: 'pending', draft: 'draft',
 };
 
 /**

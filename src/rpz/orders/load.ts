@@ -152,7 +152,15 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
     errors.push({ code: 'schema', file, line: 1, column: 1, path: '', message: 'expected a mapping (one order per file)' });
     return { errors, warnings };
   }
-  const parsed = orderFileSchema.safeParse(doc.toJS());
+  // toJS() throws on alias expansion past yaml's limit ("billion laughs"): a reported error, not a crash.
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    errors.push({ code: 'yaml', file, line: 1, column: 1, path: '', message: `cannot expand the document: ${(e as Error).message}` });
+    return { errors, warnings };
+  }
+  const parsed = orderFileSchema.safeParse(data);
   if (!parsed.success) {
     zodProblems(parsed.error.issues, [], loc, file, errors);
     return { errors, warnings };
@@ -218,7 +226,8 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
       ...(h.note !== undefined ? { note: h.note } : {}),
     });
   });
-  if (f.status !== current) {
+  // A draft is not a decision: its history (if any) says nothing about its own status.
+  if (f.status !== 'draft' && f.status !== current) {
     err(['status'], f.history.length
       ? `status is ${f.status} but the history ends with ${current}; add the history entry that changed it`
       : `status ${f.status} needs a history entry giving its date`, 'status');

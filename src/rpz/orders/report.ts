@@ -51,7 +51,7 @@ export function listOrders(orders: readonly Order[], now: Date): { rows: OrderRo
     rows.map((r) => [
       r.id + (r.example ? ' (EXAMPLE)' : ''),
       r.state,
-      r.state === 'expired' || r.state === 'lifted' ? '-' : String(r.daysLeft),
+      r.state === 'expired' || r.state === 'lifted' || r.state === 'draft' ? '-' : String(r.daysLeft),
       String(r.names),
       `${r.effectiveDate} .. ${r.lastDay}`,
       `${r.court}, ${r.decisionDate}${r.reference ? `, ${r.reference}` : ''}${r.amends ? ` (amends ${r.amends})` : ''}`,
@@ -99,6 +99,7 @@ export interface Explanation {
 function stateReason(o: Order, s: OrderState): string {
   const when = (d: Date) => formatInZone(d, o.timezone);
   switch (s.state) {
+    case 'draft': return `draft: not a decision, never enforced (set status: active once the judge has ruled)`;
     case 'active': return `active since ${when(s.since ?? s.activeFrom)}, ${s.daysLeft} day(s) left (last day ${o.lastDay})`;
     case 'pending': return `pending: decided ${o.decisionDate}, enforced from ${when(s.activeFrom)} (in ${s.daysUntilActive} day(s))`;
     case 'expired': return `expired at ${when(s.expiresAt)} (last day ${o.lastDay})`;

@@ -12,7 +12,8 @@
  * effective: { within_days: 15 }    # or a date: 2013-12-13
  * duration: { months: 12 }          # or { days: N }, or until: 2014-12-12
  * timezone: Europe/Paris            # optional; default from the loader (config orders.timezone)
- * status: active                    # active | suspended | lifted: the status after the last history entry
+ * status: active                    # active | suspended | lifted: the status after the last history entry;
+ *                                   # or draft: not a decision (e.g. from `verdict mirrors draft`), never enforced
  * history: [{ date: 2014-01, status: active, note: appeal lodged, not suspensive }]
  * action: { redirect: notice.verdict.example }   # or nxdomain, or nodata
  * include_subdomains: true
@@ -45,6 +46,16 @@ import { domainToASCII } from 'node:url';
 
 export const ORDER_STATUSES = ['active', 'suspended', 'lifted'] as const;
 export type DeclaredStatus = (typeof ORDER_STATUSES)[number];
+/**
+ * What a file's `status` may say: a decided status, or `draft` for a text not
+ * (yet) decided by a judge, such as an amendment drafted from mirror evidence.
+ * A draft validates like any order but is never enforced, whatever its dates
+ * (orderState gives `draft`); setting `status: active` once the judge has
+ * ruled is what makes it an order. `draft` is not a history status: a
+ * history records decisions.
+ */
+export const FILE_STATUSES = [...ORDER_STATUSES, 'draft'] as const;
+export type FileStatus = (typeof FILE_STATUSES)[number];
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -86,7 +97,7 @@ export const orderFileSchema = z.strictObject({
     .optional(),
   until: date.optional(),
   timezone: z.string().optional(),
-  status: z.enum(ORDER_STATUSES).default('active'),
+  status: z.enum(FILE_STATUSES).default('active'),
   history: z
     .array(
       z.strictObject({
@@ -146,8 +157,8 @@ export interface Order {
   readonly lastDay: string;
   /** Enforcement ends (exclusive): 00:00 of the day after `lastDay`. */
   readonly expiresAt: Date;
-  /** The status after the last history entry. */
-  readonly status: DeclaredStatus;
+  /** The status after the last history entry, or `draft` (never enforced). */
+  readonly status: FileStatus;
   /** In file order, which is chronological (checked). */
   readonly history: readonly StatusChange[];
   readonly action: OrderAction;

@@ -5,6 +5,7 @@
  * the decision was taken on.
  *
  * State at `now`, in order of precedence:
+ * - `draft`     the file says `status: draft`: not a decision, never enforced
  * - `lifted`    the status in force at `now` (from the history) is lifted,
  *               and it was lifted before it expired; lifting is final
  * - `expired`   now >= expiresAt (a suspension does not extend the duration)
@@ -18,7 +19,7 @@
  */
 import type { DeclaredStatus, Order } from './schema.js';
 
-export type OrderStateName = 'pending' | 'active' | 'expired' | 'suspended' | 'lifted';
+export type OrderStateName = 'draft' | 'pending' | 'active' | 'expired' | 'suspended' | 'lifted';
 
 export interface OrderState {
   state: OrderStateName;
@@ -62,6 +63,7 @@ export function orderState(order: Order, now: Date): OrderState {
   const st = statusAt(order, now);
   const base = { activeFrom, expiresAt, ...(st.note !== undefined ? { note: st.note } : {}) };
   const left = Math.max(0, Math.ceil((expiresAt.getTime() - t) / DAY_MS));
+  if (order.status === 'draft') return { activeFrom, expiresAt, state: 'draft', daysLeft: 0 };
   // A lifting after the order had already expired changes nothing: it stays expired.
   const liftedInTime = st.status === 'lifted' && (st.since === undefined || st.since.getTime() < expiresAt.getTime());
   if (liftedInTime) return { ...base, state: 'lifted', daysLeft: 0, ...(st.since ? { since: st.since } : {}) };
