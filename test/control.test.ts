@@ -69,3 +69,15 @@ test('reload re-reads the config file; unknown commands get 404', async () => {
   assert.equal((await controlRequest(socket, 'reload')).status, 200);
   assert.equal((await controlRequest(socket, 'nope')).status, 404);
 });
+
+test('zones lists the policy zones; transfer needs a zone with a primary; mirrors returns the watcher snapshot', async () => {
+  const z = await controlRequest(socket, 'zones');
+  assert.equal(z.status, 200);
+  assert.deepEqual((z.body as { zones: unknown[] }).zones, [], 'no policy zone in this config');
+  const t = await controlRequest(socket, 'transfer', ['feed.rpz']);
+  assert.notEqual(t.status, 200);
+  assert.match(JSON.stringify(t.body), /not a zone with a primary/);
+  const m = await controlRequest(socket, 'mirrors');
+  assert.equal(m.status, 200);
+  assert.ok(Array.isArray((m.body as { candidates: unknown[] }).candidates));
+});
