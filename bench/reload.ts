@@ -2,16 +2,26 @@
  * A 1,000,000-rule RPZ zone loaded while the server keeps answering.
  *
  * Starts Verdict (in-process, real UDP socket on loopback, a scripted upstream
- * so every name resolves at once) with a small policy, then replaces the zone
- * file with one of RULES QNAME triggers (plus RULES/10 CIDR triggers) and
- * reloads, while a client sends queries back to back over UDP. Prints, as the
- * median of RUNS runs: the load time, heap and RSS before/after, queries
- * answered during the load, the worst and p99 latency of those answers, and
- * how many were lost; then that a rule from the big zone is enforced.
+ * so every name resolves at once) with a small policy, then reloads with a
+ * config whose zone file holds RULES QNAME triggers (plus RULES/10 CIDR
+ * triggers), while a client sends queries back to back over UDP. Prints, as
+ * the median of RUNS runs: the load time, queries answered during the load,
+ * the worst and p99 latency of those answers, how many were lost, the longest
+ * event-loop stall (perf_hooks monitorEventLoopDelay), the memory the new
+ * policy holds (V8 heap plus memory outside it: typed arrays and Buffers,
+ * `external`, which includes `arrayBuffers`) and the RSS; then that a rule
+ * from the big zone is enforced.
+ *
+ * The big zone is a different file from the small one (`feed-big.rpz`, set by
+ * the reloaded config), so the zone-file watcher (which reloads `feed.rpz`
+ * when it changes) stays out of it: copying over `feed.rpz` made the watcher
+ * run a second 1M-rule load right after the measured one, which then ran on
+ * into the next run.
  *
  * Usage: npm run bench:reload [-- RULES [RUNS]]
  */
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load.js';
@@ -45,7 +55,20 @@ const names = await writeRpz(join(tmpdir(), 'verdict-bench-names.rpz'), 1000, 0)
 const mb = (n: number) => (n / 1048576).toFixed(0);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Run { loadS: number; heapBefore: number; heapAfter: number; rssAfter: number; answered: number; lost: number; worstMs: number; p99Ms: number; enforced: boolean }
+interface Mem { heap: number; external: number; arrayBuffers: number }
+interface Run { loadS: number; before: Mem; after: Mem; rssAfter: number; answered: number; lost: number; worstMs: number; p99Ms: number; stallMs: number; enforced: boolean }
+
+/** Heap and off-heap memory after GC (ArrayBuffers are freed by finalisers, hence the pauses). */
+async function memory(): Promise<Mem> {
+  for (let i = 0; i < 3; i++) {
+    global.gc?.();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+/** What the policy holds: heap + external (external already counts arrayBuffers). */
+const held = (r: Run) => r.after.heap + r.after.external - r.before.heap - r.before.external;
 
 async function once(): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-bench-reload-'));
@@ -53,11 +76,13 @@ async function once(): Promise<Run> {
   writeFileSync(zone, '$TTL 300\n@ SOA ns.bench.rpz. h.bench.rpz. 1 3600 600 86400 60\n@ NS ns.bench.rpz.\nsmall.example CNAME .\n');
   const yaml = 'server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\nrpz:\n  qname_wait_recurse: false\n  zones:\n    - { name: bench.rpz, file: feed.rpz }\n';
   const loaded = { config: parseConfigText(yaml, join(dir, 'v.yaml')), file: join(dir, 'v.yaml'), baseDir: dir };
+  const bigYaml = yaml.replace('file: feed.rpz', 'file: feed-big.rpz');
+  const bigLoaded = { config: parseConfigText(bigYaml, join(dir, 'v.yaml')), file: join(dir, 'v.yaml'), baseDir: dir };
+  copyFileSync(big, join(dir, 'feed-big.rpz'));
   const v = new Verdict(loaded, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   const port = v.server.addresses[0]!.port;
-  global.gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
+  const before = await memory();
 
   // The client: one query in flight at a time, 1 s timeout each (a lost query counts once).
   const sock = createSocket('udp4');
@@ -86,16 +111,17 @@ async function once(): Promise<Run> {
   })();
 
   await new Promise((r) => setTimeout(r, 300));
-  const before = latencies.length;
-  copyFileSync(big, zone);
+  const answeredBefore = latencies.length;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const t0 = performance.now();
-  await v.reload(loaded);
+  await v.reload(bigLoaded);
   const loadS = (performance.now() - t0) / 1000;
-  const during = latencies.slice(before);
+  loop.disable();
+  const during = latencies.slice(answeredBefore);
   stop = true;
   await client;
-  global.gc?.();
-  const heapAfter = process.memoryUsage().heapUsed;
+  const after = await memory();
   const rssAfter = process.memoryUsage().rss;
   // A rule of the big zone is enforced: its first name is a QNAME trigger; the upstream would say 192.0.2.1.
   const ruleName = await firstRule();
@@ -108,9 +134,10 @@ async function once(): Promise<Run> {
   const rewritten = answer.rcode !== Rcode.NOERROR || !answer.answers.some((r) => r.type === Type.A && r.rdata.equals(Buffer.from([192, 0, 2, 1])));
   sock.close();
   await v.stop();
+  rmSync(dir, { recursive: true, force: true });
   during.sort((a, b) => a - b);
   return {
-    loadS, heapBefore, heapAfter, rssAfter,
+    loadS, before, after, rssAfter, stallMs: loop.max / 1e6,
     answered: during.length, lost,
     worstMs: during[during.length - 1] ?? 0,
     p99Ms: during[Math.floor(during.length * 0.99)] ?? 0,
@@ -134,12 +161,13 @@ const results: Run[] = [];
 for (let i = 0; i < runs; i++) {
   const r = await once();
   results.push(r);
-  process.stdout.write(`run ${i + 1}: load ${r.loadS.toFixed(2)} s, answered during load ${r.answered}, lost ${r.lost}, worst ${r.worstMs.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, heap +${mb(r.heapAfter - r.heapBefore)} MiB, rss ${mb(r.rssAfter)} MiB\n`);
+  process.stdout.write(`run ${i + 1}: load ${r.loadS.toFixed(2)} s, answered during load ${r.answered}, lost ${r.lost}, worst ${r.worstMs.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, longest event-loop stall ${r.stallMs.toFixed(0)} ms, ` +
+    `policy memory +${mb(held(r))} MiB (heap +${mb(r.after.heap - r.before.heap)}, external +${mb(r.after.external - r.before.external)} of which arrayBuffers +${mb(r.after.arrayBuffers - r.before.arrayBuffers)}), rss ${mb(r.rssAfter)} MiB\n`);
 }
 const m = (f: (r: Run) => number) => median(results.map(f));
 process.stdout.write(`\n${rules} QNAME + ${Math.floor(rules / 10)} CIDR rules, median of ${runs} runs (node ${process.version}):\n`);
 process.stdout.write(`  load (parse + build + swap) while serving: ${m((r) => r.loadS).toFixed(2)} s\n`);
 process.stdout.write(`  queries answered during the load: ${m((r) => r.answered)}, lost: ${m((r) => r.lost)}\n`);
-process.stdout.write(`  latency during the load: p99 ${m((r) => r.p99Ms).toFixed(1)} ms, worst ${m((r) => r.worstMs).toFixed(1)} ms\n`);
-process.stdout.write(`  heap for the policy: ${mb(m((r) => r.heapAfter - r.heapBefore))} MiB (${(m((r) => r.heapAfter - r.heapBefore) / (rules * 1.1)).toFixed(0)} bytes/rule), process RSS after: ${mb(m((r) => r.rssAfter))} MiB\n`);
+process.stdout.write(`  latency during the load: p99 ${m((r) => r.p99Ms).toFixed(1)} ms, worst ${m((r) => r.worstMs).toFixed(1)} ms; longest event-loop stall ${m((r) => r.stallMs).toFixed(0)} ms (worst run ${Math.max(...results.map((r) => r.stallMs)).toFixed(0)} ms)\n`);
+process.stdout.write(`  memory held by the policy (heap + external incl. arrayBuffers): ${mb(m(held))} MiB (${(m(held) / (rules * 1.1)).toFixed(0)} bytes/rule), process RSS after: ${mb(m((r) => r.rssAfter))} MiB\n`);
 process.stdout.write(`  rule from the new zone enforced after the load: ${results.every((r) => r.enforced) ? 'yes' : 'NO'}\n`);

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { resolve } from 'node:path';
 import { controlRequest } from './control/client.js';
 import { Verdict } from './resolver/verdict.js';
+import { isClusterWorker, runPrimary, runWorker } from './resolver/cluster.js';
 import { demo, lab } from './lab/cli.js';
 import { ordersCommand } from './rpz/orders/cli.js';
 import { checkPolicy } from './rpz/manager.js';
@@ -46,7 +47,11 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
 
 async function serve(args: string[]): Promise<number> {
   const { file } = configArg(args);
-  const verdict = new Verdict(loadConfig(file));
+  // server.workers > 1: this process is the cluster primary, or one of its workers (src/resolver/cluster.ts).
+  if (isClusterWorker()) return runWorker(file);
+  const loaded = loadConfig(file);
+  if (loaded.config.server.workers > 1) return runPrimary(file, loaded);
+  const verdict = new Verdict(loaded);
   await verdict.start();
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string) => {

@@ -57,6 +57,8 @@ export const configSchema = z.strictObject({
     max_cname_hops: z.number().int().min(1).max(32).default(12),
     query_timeout_ms: z.number().int().min(100).default(10_000),
     max_ns_per_referral: z.number().int().min(1).default(8),
+    /** NS names without glue resolved per client query, over all its referrals (NXNSAttack). */
+    max_ns_lookups: z.number().int().min(1).default(16),
     /** Client queries resolving at once; past it, SERVFAIL at once (graceful, bounded memory). */
     max_concurrent: z.number().int().min(1).default(10_000),
   }).prefault({}),

@@ -184,6 +184,10 @@ function readRecord(buf: Buffer, offset: number): [Record, number] {
   const rdlen = buf.readUInt16BE(o + 8);
   const start = o + 10;
   if (start + rdlen > buf.length) throw new WireError('RDATA runs past the end');
+  // RFC 1035 3.4.1, RFC 3596 2.2: fixed sizes; an address of another length is no address.
+  if (klass === Class.IN && ((type === Type.A && rdlen !== 4) || (type === Type.AAAA && rdlen !== 16))) {
+    throw new WireError(`${type === Type.A ? 'A' : 'AAAA'} RDATA of ${rdlen} bytes`);
+  }
   const rdata = type === Type.OPT ? Buffer.from(buf.subarray(start, start + rdlen)) : readRdata(buf, type, start, rdlen);
   // RFC 2181 8: a TTL with the top bit set is treated as zero (OPT's TTL field holds flags instead).
   return [{ name, type, class: klass, ttl: type !== Type.OPT && ttl > 0x7fffffff ? 0 : ttl, rdata }, start + rdlen];

@@ -140,15 +140,18 @@ export function nameFromZoneText(text: string, origin: Name = ROOT): Name {
   if (len === 0) {
     // Ended with a dot: absolute; the slot reserved for the next length is the root label.
     scratch[lenAt] = 0;
-    return Buffer.from(scratch.subarray(0, o));
+    const abs = Buffer.allocUnsafe(o);
+    for (let k = 0; k < o; k++) abs[k] = scratch[k]!;
+    return abs;
   }
   if (len > MAX_LABEL_LENGTH) return nameFromText(text, origin);
   scratch[lenAt] = len;
   const total = o + origin.length;
   if (total > MAX_NAME_LENGTH) return nameFromText(text, origin);
+  // Byte loops: names are short, and Buffer#copy's native call costs more than the copy.
   const out = Buffer.allocUnsafe(total);
-  scratch.copy(out, 0, 0, o);
-  origin.copy(out, o);
+  for (let k = 0; k < o; k++) out[k] = scratch[k]!;
+  for (let k = 0; k < origin.length; k++) out[o + k] = origin[k]!;
   return out;
 }
 

@@ -2,7 +2,11 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Endpoint } from '../config/endpoint.js';
-import type { Metrics } from './metrics.js';
+
+/** What /metrics serves: one process's registry (`Metrics`), or a cluster primary's aggregate of its workers. */
+export interface Exposition {
+  registry: { metrics(): Promise<string>; readonly contentType: string };
+}
 
 export interface Readiness {
   ready(): { ready: boolean; reason?: string };
@@ -11,7 +15,7 @@ export interface Readiness {
 export class MetricsServer {
   server?: Server;
 
-  constructor(private readonly metrics: Metrics, private readonly readiness: Readiness, private readonly beforeScrape: () => void = () => undefined) {}
+  constructor(private readonly metrics: Exposition, private readonly readiness: Readiness, private readonly beforeScrape: () => void = () => undefined) {}
 
   async start(ep: Endpoint): Promise<{ address: string; port: number }> {
     const srv = createServer((req, res) => {

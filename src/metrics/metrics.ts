@@ -38,6 +38,8 @@ export class Metrics {
   private readonly queryChildren = new Map<string, { inc(): void }>();
 
   constructor() {
+    // Gauges of state every cluster worker holds alike (rules, serials, orders) are aggregated
+    // by a cluster primary with min/max, not summed (server.workers > 1; src/resolver/cluster.ts).
     const r = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     // prom-client names three gauges with a `_total` suffix, which Prometheus reserves for
@@ -56,14 +58,14 @@ export class Metrics {
     this.upstreamMismatched = new Counter({ name: 'verdict_upstream_mismatched_replies_total', help: 'Upstream datagrams ignored because ID, source or question did not match (possible spoofing).', registers: r });
     this.upstreamRtt = new Histogram({ name: 'verdict_upstream_rtt_seconds', help: 'Round-trip time of upstream queries.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: r });
     this.rpzHits = new Counter({ name: 'verdict_rpz_hits_total', help: 'Policy rules applied (or logged in log-only mode), by zone, trigger and action.', labelNames: ['zone', 'trigger', 'action'], registers: r });
-    this.rpzRules = new Gauge({ name: 'verdict_rpz_rules', help: 'Rules loaded per policy zone.', labelNames: ['zone'], registers: r });
-    this.rpzSerial = new Gauge({ name: 'verdict_rpz_zone_serial', help: 'SOA serial of the policy zone in use.', labelNames: ['zone'], registers: r });
-    this.rpzLastLoad = new Gauge({ name: 'verdict_rpz_zone_last_load_timestamp_seconds', help: 'When the policy zone was last (re)loaded successfully.', labelNames: ['zone'], registers: r });
-    this.rpzLoadSuccess = new Gauge({ name: 'verdict_rpz_zone_load_success', help: '1 if the last load of the policy zone succeeded, 0 if it failed (the previous version keeps serving).', labelNames: ['zone'], registers: r });
-    this.rpzSkipped = new Gauge({ name: 'verdict_rpz_zone_skipped_rules', help: 'Bad rules skipped in lenient zones at the last load.', labelNames: ['zone'], registers: r });
+    this.rpzRules = new Gauge({ name: 'verdict_rpz_rules', help: 'Rules loaded per policy zone.', labelNames: ['zone'], registers: r, aggregator: 'min' });
+    this.rpzSerial = new Gauge({ name: 'verdict_rpz_zone_serial', help: 'SOA serial of the policy zone in use.', labelNames: ['zone'], registers: r, aggregator: 'min' });
+    this.rpzLastLoad = new Gauge({ name: 'verdict_rpz_zone_last_load_timestamp_seconds', help: 'When the policy zone was last (re)loaded successfully.', labelNames: ['zone'], registers: r, aggregator: 'min' });
+    this.rpzLoadSuccess = new Gauge({ name: 'verdict_rpz_zone_load_success', help: '1 if the last load of the policy zone succeeded, 0 if it failed (the previous version keeps serving).', labelNames: ['zone'], registers: r, aggregator: 'min' });
+    this.rpzSkipped = new Gauge({ name: 'verdict_rpz_zone_skipped_rules', help: 'Bad rules skipped in lenient zones at the last load.', labelNames: ['zone'], registers: r, aggregator: 'max' });
     this.orderBlocked = new Counter({ name: 'verdict_order_blocked_total', help: 'Answers blocked under each court order.', labelNames: ['order'], registers: r });
-    this.orderActiveRules = new Gauge({ name: 'verdict_order_active_rules', help: 'Rules in force for each court order now.', labelNames: ['order'], registers: r });
-    this.orderExpiry = new Gauge({ name: 'verdict_order_expiry_seconds', help: 'Seconds until each court order lapses (negative once expired).', labelNames: ['order'], registers: r });
+    this.orderActiveRules = new Gauge({ name: 'verdict_order_active_rules', help: 'Rules in force for each court order now.', labelNames: ['order'], registers: r, aggregator: 'min' });
+    this.orderExpiry = new Gauge({ name: 'verdict_order_expiry_seconds', help: 'Seconds until each court order lapses (negative once expired).', labelNames: ['order'], registers: r, aggregator: 'min' });
     this.transfers = new Counter({ name: 'verdict_zone_transfers_total', help: 'Zone transfers, by zone, kind (axfr, ixfr) and result.', labelNames: ['zone', 'kind', 'result'], registers: r });
   }
 

@@ -120,6 +120,8 @@ export class DnsServer {
     const maxInFlight = this.opts.tcpMaxInFlight ?? 32;
     let pending = 0;
     let buf = Buffer.alloc(0);
+    /** A frame that cannot be a message was read: the stream is out of sync, nothing more is read. */
+    let broken = false;
     c.setTimeout(this.opts.tcpIdleTimeoutMs, () => c.end());
     c.on('error', () => c.destroy());
     c.on('close', () => this.conns.delete(c));
@@ -129,14 +131,24 @@ export class DnsServer {
       wire.copy(frame, 2);
       c.write(frame);
     };
+    // end() flushes the answers already written; a client that never closes its side is cut off.
+    const closeBroken = () => {
+      c.end();
+      setTimeout(() => c.destroy(), 1000).unref();
+    };
     const send = (wire: Buffer | undefined, more?: Buffer[]) => {
       pending--;
-      if (c.destroyed || !wire) return;
-      write(wire);
-      if (more) for (const w of more) write(w);
-      if (c.isPaused() && pending < maxInFlight) c.resume();
+      if (c.destroyed) return;
+      if (wire) {
+        write(wire);
+        if (more) for (const w of more) write(w);
+      }
+      if (broken) {
+        if (pending === 0) closeBroken();
+      } else if (c.isPaused() && pending < maxInFlight) c.resume();
     };
     c.on('data', (chunk) => {
+      if (broken) return;
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       while (buf.length >= 2) {
         const len = buf.readUInt16BE(0);
@@ -144,7 +156,12 @@ export class DnsServer {
         const raw = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
         if (len < 12) {
-          c.destroy(); // RFC 7766 8: a frame that cannot be a message; the stream is out of sync
+          // RFC 7766 8: a frame that cannot be a message; the stream is out of sync. Close,
+          // but only once the answers to the queries before it have gone out.
+          broken = true;
+          buf = Buffer.alloc(0);
+          if (pending === 0) closeBroken();
+          else c.pause();
           return;
         }
         pending++;

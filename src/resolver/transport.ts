@@ -132,7 +132,8 @@ export class NetTransport implements Transport {
     });
     const timer = setTimeout(() => settle!(new UpstreamError('VERDICT_ERR_TIMEOUT', `no answer from ${address} in ${timeoutMs} ms`)), timeoutMs);
     try {
-      await sock.bind(0);
+      // exclusive: in a cluster worker a shared bind would go through the primary process (server.workers).
+      await sock.bind({ port: 0, exclusive: true });
       await sock.send(this.queryBytes(id, name, type, edns), port, address);
       const r = await done;
       if (r instanceof Error) {
@@ -156,11 +157,13 @@ export class NetTransport implements Transport {
     return new Promise((resolve, reject) => {
       const sock = new Socket();
       let buf = Buffer.alloc(0);
-      const fail = (e: UpstreamError) => { sock.destroy(); reject(e); };
-      sock.setTimeout(timeoutMs, () => {
+      // An absolute deadline, not socket.setTimeout(): that one is an idle timer, and a
+      // server dripping one byte at a time would keep it from ever firing.
+      const timer = setTimeout(() => {
         this.stats.timeouts++;
         fail(new UpstreamError('VERDICT_ERR_TIMEOUT', `no TCP answer from ${address} in ${timeoutMs} ms`));
-      });
+      }, timeoutMs);
+      const fail = (e: UpstreamError) => { clearTimeout(timer); sock.destroy(); reject(e); };
       sock.on('error', (e) => fail(new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${e.message}`)));
       sock.on('data', (chunk) => {
         buf = Buffer.concat([buf, chunk]);
@@ -172,6 +175,7 @@ export class NetTransport implements Transport {
           try {
             const m = decodeMessage(frame);
             if (m.id === id && m.qr && sameQuestion(m, name, type)) {
+              clearTimeout(timer);
               sock.destroy();
               resolve(m);
               return;

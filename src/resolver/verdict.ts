@@ -101,6 +101,7 @@ export class Verdict {
       maxCnameHops: r.max_cname_hops,
       queryTimeoutMs: r.query_timeout_ms,
       maxNsPerReferral: r.max_ns_per_referral,
+      maxNsLookups: r.max_ns_lookups,
     }, this.transport, this.cache, new ServerSelection(now), now);
     this.access = new AccessStage(new AccessList(cfg.server.allow), limiter(cfg, now), cfg.server.rate_limit.limit_loopback);
     this.resolveStage = new ResolveStage(this.iterator, cfg.resolver.max_concurrent);

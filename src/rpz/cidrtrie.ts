@@ -99,6 +99,7 @@ class Pool {
 
   compact(): void {
     const n = this.count;
+    if (this.len.length === n) return;
     this.key = this.key.slice(0, n * this.words);
     this.len = this.len.slice(0, n);
     this.value = this.value.slice(0, n);

@@ -302,7 +302,7 @@ export class PolicyManager {
       keep?.push(rr);
     }, { origin: s.name, lenient: s.cfg.lenient });
     for (const e of stats.skipped) b.noteSkipped(e);
-    const zone = b.build();
+    const zone = await b.buildAsync();
     const serial = serialOf(zone);
     s.built = zone;
     this.record(s, true, { ...(serial !== undefined ? { serial } : {}), rules: zone.ruleCount, skipped: zone.counts.skipped });

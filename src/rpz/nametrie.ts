@@ -41,25 +41,10 @@ function combine(parent: number, label: number): number {
   return Math.imul(parent ^ label, FNV_PRIME) ^ (parent >>> 15);
 }
 
-/** FNV-1a of one label (its length byte and lowercased bytes) at `i`. */
-function labelHash(b: Uint8Array, i: number): number {
-  let h = FNV_SEED;
-  const end = i + b[i]!;
-  for (let k = i; k <= end; k++) h = Math.imul(h ^ LOWER[b[k]!]!, FNV_PRIME);
-  return h;
-}
+/** Multiplier (2^32 / golden ratio) spreading a mixed hash's bits into the wildcard filter's index. */
+const FILTER_MUL = 0x9e3779b1 | 0;
 
 const ROOT_HASH = Math.imul(FNV_SEED ^ 0, FNV_PRIME);
-const labelScratch = new Int32Array(130);
-
-/** Hash of the wire name at `b[start..]` (to its root label), the same value NameProbe gives. */
-function hashBytes(b: Uint8Array, start: number): number {
-  let n = 0;
-  for (let i = start; b[i] !== 0; i += b[i]! + 1) labelScratch[n++] = labelHash(b, i);
-  let h = ROOT_HASH;
-  for (let l = n - 1; l >= 0; l--) h = combine(h, labelScratch[l]!);
-  return h;
-}
 
 /**
  * A name prepared for lookups: its label starts found and the hash of every
@@ -77,9 +62,8 @@ export class NameProbe {
   /** hashes[i]: hash of the suffix at starts[i]. */
   readonly hashes = new Int32Array(130);
 
-  /** Returns false for a malformed name (no match is then possible). */
-  prepare(name: Uint8Array): boolean {
-    const n = name.length;
+  /** Returns false for a malformed name (no match is then possible). `n`: the bytes of `name` to read. */
+  prepare(name: Uint8Array, n = name.length): boolean {
     if (n === 0 || n > MAX_NAME_LENGTH) return false;
     const starts = this.starts;
     const hashes = this.hashes;
@@ -132,7 +116,11 @@ class NameTable {
 
   /** The record holding the wire name `bytes[start, end)` (compared case-insensitively), or -1. */
   find(bytes: Uint8Array, start: number, end: number, h: number): number {
-    const m = fmix(h) >>> 0;
+    return this.findMixed(bytes, start, end, fmix(h) >>> 0);
+  }
+
+  /** `find` given the name's mixed hash `fmix(h) >>> 0`. */
+  findMixed(bytes: Uint8Array, start: number, end: number, m: number): number {
     const slots = this.slots;
     const mask = this.mask;
     const a = this.arena;
@@ -194,15 +182,27 @@ class NameTable {
     return o + 1;
   }
 
+  /** Double the slots, re-placing each from the hash it holds (no name is reread or rehashed). */
   private grow(): void {
-    this.slots = new Uint32Array(this.slots.length * 2);
-    this.mask = this.slots.length / 2 - 1;
-    for (let rec = 0; rec < this.arenaUsed; rec = this.nameEnd(rec + 4)) this.place(rec, hashBytes(this.arena, rec + 4));
+    const old = this.slots;
+    const slots = new Uint32Array(old.length * 2);
+    const mask = slots.length / 2 - 1;
+    for (let j = 0; j < old.length; j += 2) {
+      const o1 = old[j]!;
+      if (o1 === 0) continue;
+      const m = old[j + 1]!;
+      let i = m & mask;
+      while (slots[2 * i] !== 0) i = (i + 1) & mask;
+      slots[2 * i] = o1;
+      slots[2 * i + 1] = m;
+    }
+    this.slots = slots;
+    this.mask = mask;
   }
 
   /** Drop the slack of doubling once no more names come. */
   compact(): void {
-    this.arena = this.arena.slice(0, this.arenaUsed);
+    if (this.arena.length !== this.arenaUsed) this.arena = this.arena.slice(0, this.arenaUsed);
   }
 
   name(rec: number): Buffer {
@@ -240,7 +240,8 @@ export class NameTrie {
   private readonly wild = new NameTable();
   /** Bit per (hash of) wildcard base, and bit per label count of a base (31 = 31 or more). */
   private filter = new Uint32Array(2);
-  private filterMask = 63;
+  /** 32 - log2(filter bits): a base's bit is the top bits of its mixed hash times a constant. */
+  private filterShift = 26;
   private depthMask = 0;
   private frozen = false;
 
@@ -253,14 +254,14 @@ export class NameTrie {
   }
 
   /**
-   * Find or add `name` (wire form, any case) as an exact or wildcard trigger.
+   * Find or add `name` (wire form, any case; its first `length` bytes) as an exact or wildcard trigger.
    * Returns the stored value: `value` when added, the earlier one when the
    * trigger was already there.
    */
-  insert(name: Name, wildcard: boolean, value: number): number {
+  insert(name: Uint8Array, wildcard: boolean, value: number, length = name.length): number {
     if (this.frozen) throw new Error('NameTrie is frozen');
     const p = scratch;
-    if (!p.prepare(name)) throw new RangeError('malformed wire name');
+    if (!p.prepare(name, length)) throw new RangeError('malformed wire name');
     const t = wildcard ? this.wild : this.exact;
     const h = p.hashes[0]!;
     const e = t.find(p.bytes, 0, p.length, h);
@@ -270,6 +271,11 @@ export class NameTrie {
     return value;
   }
 
+  /** Trim the exact table (a copy of its arena), ahead of `freeze()`, so a caller can yield between the two. */
+  compactExact(): void {
+    this.exact.compact();
+  }
+
   /** Build the wildcard filter and trim the tables; no inserts after this. */
   freeze(): this {
     if (this.frozen) return this;
@@ -277,13 +283,15 @@ export class NameTrie {
     this.exact.compact();
     this.wild.compact();
     // About 16 bits a wildcard base: ~6% false positives with one hash, in a few hundred KB.
+    // The bits come from the mixed hashes the slots already hold: no name is reread.
     let bits = 64;
     while (bits < this.wild.size * 16) bits *= 2;
     this.filter = new Uint32Array(bits / 32);
-    this.filterMask = bits - 1;
-    const w = this.wild;
-    for (const rec of w.records()) {
-      const b = fmix(hashBytes(w.arena, rec + 4) ^ 0x5bd1e995) & this.filterMask;
+    this.filterShift = 32 - Math.log2(bits);
+    const slots = this.wild.slots;
+    for (let j = 0; j < slots.length; j += 2) {
+      if (slots[j] === 0) continue;
+      const b = Math.imul(slots[j + 1]!, FILTER_MUL) >>> this.filterShift;
       this.filter[b >>> 5]! |= 1 << (b & 31);
     }
     return this;
@@ -301,15 +309,16 @@ export class NameTrie {
     if (this.wild.size === 0) return -1;
     const depths = this.depthMask;
     const filter = this.filter;
-    const fmask = this.filterMask;
+    const fshift = this.filterShift;
     const end = p.length;
     for (let l = 1; l <= p.labels; l++) {
       const depth = p.labels - l;
       if ((depths & (1 << Math.min(depth, 31))) === 0) continue;
       const h = p.hashes[l]!;
-      const b = fmix(h ^ 0x5bd1e995) & fmask;
+      const m = fmix(h) >>> 0;
+      const b = Math.imul(m, FILTER_MUL) >>> fshift;
       if ((filter[b >>> 5]! & (1 << (b & 31))) === 0) continue;
-      const e = this.wild.find(p.bytes, p.starts[l]!, end, h);
+      const e = this.wild.findMixed(p.bytes, p.starts[l]!, end, m);
       if (e >= 0) return this.wild.value(e) * 2 + 1;
     }
     return -1;

@@ -40,6 +40,8 @@ export interface NamedOptions {
   extraOptions?: string;
   /** Extra zone statements (e.g. a secondary). */
   extraZones?: string;
+  /** Severity of what named writes to stderr (default "warning"); "info" shows zone transfers. */
+  logSeverity?: string;
 }
 
 export interface NamedHandle {
@@ -49,6 +51,8 @@ export interface NamedHandle {
   pid: number;
   stop(): Promise<void>;
   reload(): void;
+  /** What named wrote to stderr so far. */
+  log(): string;
 }
 
 export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
@@ -89,7 +93,7 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
   ${opts.extraOptions ?? ''}
 };
 controls { };
-logging { channel errs { stderr; severity warning; }; category default { errs; }; category lame-servers { null; }; };
+logging { channel errs { stderr; severity ${opts.logSeverity ?? 'warning'}; }; category default { errs; }; category lame-servers { null; }; };
 zone "." { type hint; file "root.hints"; };
 ${zones.join('\n')}
 ${opts.extraZones ?? ''}
@@ -110,6 +114,7 @@ ${opts.extraZones ?? ''}
   return {
     address, port, dir, pid: proc.pid!,
     reload: () => proc.kill('SIGHUP'),
+    log: () => stderr,
     stop: async () => {
       if (proc.exitCode !== null) return;
       const done = new Promise((r) => proc.once('exit', r));

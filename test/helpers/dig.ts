@@ -1,5 +1,5 @@
 /** Run Debian's dig and read what it printed, as a person would. */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 
 export interface DigResult {
   status: string;
@@ -15,9 +15,11 @@ export function hasDig(): boolean {
   return spawnSync('dig', ['-v'], { encoding: 'utf8' }).status === 0;
 }
 
-export function dig(args: string[], server = '127.0.0.1', port = 5353): DigResult {
-  const r = spawnSync('dig', [`@${server}`, '-p', String(port), '+time=5', '+tries=1', ...args], { encoding: 'utf8', timeout: 20_000 });
-  const text = r.stdout ?? '';
+function digArgs(args: string[], server: string, port: number): string[] {
+  return [`@${server}`, '-p', String(port), '+time=5', '+tries=1', ...args];
+}
+
+function parseDig(text: string): DigResult {
   const section = (name: string) => {
     const m = new RegExp(`;; ${name} SECTION:\\n([\\s\\S]*?)(?:\\n\\n|$)`).exec(text);
     return m ? m[1]!.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.replace(/\s+/g, ' ').trim()) : [];
@@ -31,4 +33,16 @@ export function dig(args: string[], server = '127.0.0.1', port = 5353): DigResul
     ede: [...text.matchAll(/; EDE: ([^\n]+)/g)].map((m) => m[1]!),
     text,
   };
+}
+
+export function dig(args: string[], server = '127.0.0.1', port = 5353): DigResult {
+  const r = spawnSync('dig', digArgs(args, server, port), { encoding: 'utf8', timeout: 20_000 });
+  return parseDig(r.stdout ?? '');
+}
+
+/** The same without blocking the event loop: for a server running in this process. */
+export function digAsync(args: string[], server = '127.0.0.1', port = 5353): Promise<DigResult> {
+  return new Promise((resolve) => {
+    execFile('dig', digArgs(args, server, port), { encoding: 'utf8', timeout: 20_000 }, (_err, stdout) => resolve(parseDig(stdout ?? '')));
+  });
 }

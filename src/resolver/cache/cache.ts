@@ -44,9 +44,17 @@ export interface Negative {
   soa: Record[];
 }
 
-/** `name/type` key; NXDOMAIN is stored under type 0 since it covers every type. */
+/** `name/type` key. */
 function key(name: Name, type: number): string {
   return nameKey(name) + '/' + type;
+}
+
+/**
+ * NXDOMAIN covers every type, so it has a key of its own. Not type 0: a client
+ * may ask for QTYPE 0, and its NODATA must not read as "no type at all".
+ */
+function nxKey(name: Name): string {
+  return nameKey(name) + '/nx';
 }
 
 export class ResolverCache {
@@ -97,7 +105,7 @@ export class ResolverCache {
     // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest.
     const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl));
     this.lru.set(k, { kind: 'rrset', records: records.map((r) => ({ ...r, ttl })), expires: this.now() + ttl * 1000, trust });
-    if (old && old.kind !== 'rrset') this.lru.delete(key(first.name, 0));
+    if (old && old.kind !== 'rrset') this.lru.delete(nxKey(first.name));
   }
 
   /** RFC 2308 5: negative TTL is min(SOA TTL, SOA MINIMUM), capped. */
@@ -108,11 +116,11 @@ export class ResolverCache {
     else ttl = Math.min(ttl, 60); // no SOA: cache briefly (RFC 2308 5 says SHOULD NOT; keep it short)
     if (ttl <= 0) return;
     const soaCopy = soa.map((r) => ({ ...r, ttl }));
-    this.lru.set(key(name, kind === 'nxdomain' ? 0 : type), { kind, soa: soaCopy, expires: this.now() + ttl * 1000 });
+    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), { kind, soa: soaCopy, expires: this.now() + ttl * 1000 });
   }
 
   getNegative(name: Name, type: number): Negative | undefined {
-    const e = this.live(key(name, 0)) ?? this.live(key(name, type));
+    const e = this.live(nxKey(name)) ?? this.live(key(name, type));
     if (!e || e.kind === 'rrset') return undefined;
     const ttl = Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
     return { kind: e.kind, soa: e.soa.map((r) => ({ ...r, ttl })) };

@@ -40,6 +40,12 @@ export interface IteratorOptions {
   maxCnameHops: number;
   queryTimeoutMs: number;
   maxNsPerReferral: number;
+  /**
+   * NS names without glue resolved per client query, over every referral
+   * (NXNSAttack, Afek et al. 2020: a referral to many glueless names turns one
+   * query into many). Default 16.
+   */
+  maxNsLookups?: number;
   /** Upstream port (53 on the internet; tests may use another). */
   port?: number;
 }
@@ -50,6 +56,8 @@ export interface Budget {
   deadline: number;
   /** NS names being resolved (glueless), to break cycles. */
   resolvingNs: Set<string>;
+  /** Glueless NS name lookups left (IteratorOptions.maxNsLookups). */
+  nsLookups: number;
   trace?: string[];
 }
 
@@ -80,6 +88,8 @@ export class ResolveError extends Error {
 type State = 'INIT_REQUEST' | 'QUERY_TARGETS' | 'QUERY_RESP' | 'FINISHED';
 
 const ADDRESS_TYPES = [Type.A, Type.AAAA];
+/** Attempts per server address and zone cut when it only times out (Unbound retries too). */
+const MAX_TRIES = 3;
 
 export class Iterator {
   private readonly inflight = new Map<string, Promise<Step>>();
@@ -100,7 +110,7 @@ export class Iterator {
   }
 
   newBudget(): Budget {
-    return { queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set() };
+    return { queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set(), nsLookups: this.opts.maxNsLookups ?? 16 };
   }
 
   /** Resolve a question, following CNAME/DNAME chains; `cacheOnly` for RD=0 queries. */
@@ -165,7 +175,21 @@ export class Iterator {
       p = new Resolution(this, name, type, budget).run().finally(() => this.inflight.delete(k));
       this.inflight.set(k, p);
     }
-    return p;
+    return this.bounded(p, budget);
+  }
+
+  /**
+   * Wait for a resolution no longer than the budget's deadline. Resolutions
+   * shared between client queries can wait on each other (x needs NS y, y needs
+   * NS x, started by two clients); the first deadline to pass breaks the cycle.
+   */
+  private bounded(p: Promise<Step>, budget: Budget): Promise<Step> {
+    const ms = Math.max(0, Math.min(budget.deadline - this.now(), this.opts.queryTimeoutMs));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Step>((r) => {
+      timer = setTimeout(() => r({ kind: 'servfail', ede: { code: Ede.OTHER, text: 'resolution timed out (waiting on another resolution)' } }), ms);
+    });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
 
   // ---- helpers used by Resolution
@@ -286,6 +310,8 @@ class Resolution {
   private nsNames: Name[] = [];
   private candidates: string[] = [];
   private tried = new Set<string>();
+  /** Timeouts per address at this zone cut: a lost datagram is retried (bounded by MAX_TRIES and the budget). */
+  private timeouts = new Map<string, number>();
   private minimise: boolean;
   /** The name sent in the current query (QNAME minimisation, RFC 9156). */
   private sname: Name;
@@ -345,6 +371,7 @@ class Resolution {
     this.nsNames = cut.ns.slice(0, Math.max(this.it.options.maxNsPerReferral, 1));
     this.candidates = [];
     this.tried.clear();
+    this.timeouts.clear();
     this.chooseSname();
     this.trace(`zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
   }
@@ -371,11 +398,29 @@ class Resolution {
       else glueless.push(ns);
     }
     if (out.filter((a) => !this.tried.has(a)).length > 0) return out;
-    // Glueless delegation: resolve the NS names themselves (bounded, cycle-safe).
+    // Glueless delegation: resolve the NS names themselves (bounded, cycle-safe). The name
+    // being resolved counts as in progress too: a cycle back to it would wait on itself.
+    const self = nameKey(this.name);
+    const selfAdded = !this.budget.resolvingNs.has(self);
+    if (selfAdded) this.budget.resolvingNs.add(self);
+    try {
+      await this.resolveGlueless(glueless, out);
+    } finally {
+      if (selfAdded) this.budget.resolvingNs.delete(self);
+    }
+    return out.filter((x) => this.it.usableAddress(x));
+  }
+
+  private async resolveGlueless(glueless: Name[], out: string[]): Promise<void> {
     for (const ns of glueless) {
       const k = nameKey(ns);
       if (this.budget.resolvingNs.has(k) || this.budget.queries <= 0) continue;
       if (isSubdomain(ns, this.name) && isSubdomain(ns, this.zone) && !namesEqual(this.zone, ROOT)) continue; // needs glue we lack
+      if (this.budget.nsLookups <= 0) {
+        this.lastError = 'too many NS names without glue for one query';
+        break;
+      }
+      this.budget.nsLookups--;
       this.budget.resolvingNs.add(k);
       try {
         const r = await this.it.resolve(ns, Type.A, this.budget);
@@ -387,7 +432,6 @@ class Resolution {
       }
       if (out.some((a) => !this.tried.has(a) && this.it.usableAddress(a))) break;
     }
-    return out.filter((x) => this.it.usableAddress(x));
   }
 
   private async queryTargets(): Promise<void> {
@@ -396,8 +440,13 @@ class Resolution {
     if (this.candidates.filter((a) => !this.tried.has(a)).length === 0) {
       this.candidates = this.it.sel.order(await this.addresses());
     }
-    const address = this.candidates.find((a) => !this.tried.has(a));
+    // Every address asked once: ask again those whose only fault was a timeout (packet loss).
+    const address = this.candidates.find((a) => !this.tried.has(a)) ??
+      this.candidates.find((a) => { const t = this.timeouts.get(a); return t !== undefined && t < MAX_TRIES; });
     if (!address) return this.servfail(`no reachable authority for ${nameToText(this.zone)}${this.lastError ? ': ' + this.lastError : ''}`);
+    // Again: resolving glueless NS names above may have spent the budget or the time.
+    if (this.budget.queries <= 0) return this.servfail('query budget exhausted', Ede.OTHER);
+    if (this.it.clock() > this.budget.deadline) return this.servfail('resolution timed out', Ede.OTHER);
     this.tried.add(address);
     this.budget.queries--;
     const timeoutMs = Math.max(1, Math.min(this.it.options.upstreamTimeoutMs, this.budget.deadline - this.it.clock()));
@@ -409,8 +458,13 @@ class Resolution {
       this.replyFrom = address;
       this.state = 'QUERY_RESP';
     } catch (e) {
-      if (e instanceof UpstreamError && e.code === 'VERDICT_ERR_TIMEOUT') this.it.sel.recordTimeout(address);
-      else this.it.sel.recordBadAnswer(address);
+      if (e instanceof UpstreamError && e.code === 'VERDICT_ERR_TIMEOUT') {
+        this.it.sel.recordTimeout(address);
+        this.timeouts.set(address, (this.timeouts.get(address) ?? 0) + 1);
+      } else {
+        this.it.sel.recordBadAnswer(address);
+        this.timeouts.delete(address);
+      }
       this.lastError = (e as Error).message;
       this.trace(this.lastError);
     }
@@ -418,6 +472,7 @@ class Resolution {
 
   private lame(why: string): void {
     this.it.sel.recordBadAnswer(this.replyFrom);
+    this.timeouts.delete(this.replyFrom);
     this.lastError = `${this.replyFrom} ${why}`;
     this.trace(this.lastError);
     this.state = 'QUERY_TARGETS';

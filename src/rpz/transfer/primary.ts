@@ -413,7 +413,7 @@ function notifyOne(target: NotifyTarget, zone: Name, serial: number, opts: Notif
         done({ ok: false, error: e instanceof TsigError ? `TSIG: ${e.message}` : (e as Error).message });
       }
     });
-    sock.bind({ port: 0, ...(opts.source ? { address: opts.source } : {}) }, send);
+    sock.bind({ port: 0, exclusive: true, ...(opts.source ? { address: opts.source } : {}) }, send);
   });
 }
 
