@@ -16,6 +16,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from '../../src/dns/constants.js';
 import { ask } from './client.js';
+import { nsdConfText } from './nsd.js';
 
 export const NSD = '/usr/sbin/nsd';
 
@@ -45,28 +46,10 @@ export interface MiniHierHandle {
 }
 
 function nsdConf(dir: string, s: MiniServer, port: number): string {
-  const zones = s.zones.map((z) => `zone:\n  name: "${z.origin}"\n  zonefile: "${join(dir, basename(z.file))}"\n`).join('');
-  return `server:
-  ip-address: ${s.address}@${port}
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "${dir}"
-  pidfile: "${dir}/nsd.pid"
-  database: ""
-  zonelistfile: "${dir}/zone.list"
-  xfrdfile: "${dir}/xfrd.state"
-  xfrdir: "${dir}"
-  logfile: "${dir}/nsd.log"
-  verbosity: 1
-  hide-version: yes
-  refuse-any: no
-  minimal-responses: no
-  tcp-count: 32
-remote-control:
-  control-enable: no
-${zones}`;
+  return nsdConfText({
+    listen: [`${s.address}@${port}`], zonesDir: dir, dir, tcpCount: 32, extra: ['minimal-responses: no'],
+    zones: s.zones.map((z) => ({ name: z.origin, file: join(dir, basename(z.file)) })),
+  });
 }
 
 async function stopProc(proc: ChildProcess): Promise<void> {

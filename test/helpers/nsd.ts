@@ -46,27 +46,47 @@ export interface NsdLab {
   stop(): Promise<void>;
 }
 
-function nsdConf(dir: string, zonesDir: string, addresses: string[], zones: string[]): string {
+export interface NsdConfOptions {
+  /** `ADDRESS@PORT` for each listener. */
+  listen: string[];
+  zonesDir: string;
+  /** Where NSD keeps its pid, lists, state and log. */
+  dir: string;
+  tcpCount: number;
+  /** Further `server:` lines (e.g. `minimal-responses: no`). */
+  extra?: string[];
+  zones: { name: string; file: string }[];
+}
+
+/** One nsd.conf for the test and bench helpers that run Debian's NSD (lab twin, RPZ mini hierarchy). */
+export function nsdConfText(o: NsdConfOptions): string {
   return `server:
-${addresses.map((a) => `  ip-address: ${a}@53`).join('\n')}
+${o.listen.map((a) => `  ip-address: ${a}`).join('\n')}
   do-ip6: no
   server-count: 1
   username: ""
   chroot: ""
-  zonesdir: "${zonesDir}"
-  pidfile: "${dir}/nsd.pid"
+  zonesdir: "${o.zonesDir}"
+  pidfile: "${o.dir}/nsd.pid"
   database: ""
-  zonelistfile: "${dir}/zone.list"
-  xfrdfile: "${dir}/xfrd.state"
-  xfrdir: "${dir}"
-  logfile: "${dir}/nsd.log"
+  zonelistfile: "${o.dir}/zone.list"
+  xfrdfile: "${o.dir}/xfrd.state"
+  xfrdir: "${o.dir}"
+  logfile: "${o.dir}/nsd.log"
   verbosity: 1
   hide-version: yes
   refuse-any: no
-  tcp-count: 64
+${(o.extra ?? []).map((l) => `  ${l}\n`).join('')}  tcp-count: ${o.tcpCount}
 remote-control:
   control-enable: no
-${zones.map((z) => `zone:\n  name: "${z === '.' ? '.' : z + '.'}"\n  zonefile: "${zoneFileName(z)}"\n`).join('')}`;
+${o.zones.map((z) => `zone:\n  name: "${z.name}"\n  zonefile: "${z.file}"\n`).join('')}`;
+}
+
+function nsdConf(dir: string, zonesDir: string, addresses: string[], zones: string[]): string {
+  return nsdConfText({
+    listen: addresses.map((a) => `${a}@53`), zonesDir, dir, tcpCount: 64,
+    zones: zones.map((z) => ({ name: z === '.' ? '.' : z + '.', file: zoneFileName(z) })),
+  });
 }
 
 async function stopProc(proc: ChildProcess): Promise<void> {
