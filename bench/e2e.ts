@@ -62,6 +62,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { LAB_SERVERS } from '../src/lab/lab.js';
 import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
+import { nsdConfText } from '../test/helpers/nsd.js';
 import { writeRpz } from './gen-rpz.js';
 
 // ---------------------------------------------------------------- options
@@ -209,28 +210,13 @@ async function startNsdLab(root: string): Promise<NsdLab> {
   for (const g of groups.values()) {
     const dir = join(root, `nsd${i++}`);
     mkdirSync(dir);
-    writeFileSync(join(dir, 'nsd.conf'), `server:
-${g.addresses.map((a) => `  ip-address: ${a}@53`).join('\n')}
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "${zdir}"
-  pidfile: "${dir}/nsd.pid"
-  database: ""
-  zonelistfile: "${dir}/zone.list"
-  xfrdfile: "${dir}/xfrd.state"
-  xfrdir: "${dir}"
-  logfile: "${dir}/nsd.log"
-  verbosity: 1
-  hide-version: yes
-  refuse-any: no
-  # No response rate limiting: every cache-miss answer comes from *.wild.example.com, one RRL bucket.
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-${g.zones.map((z) => `zone:\n  name: "${z === '.' ? '.' : z + '.'}"\n  zonefile: "${zoneFileName(z)}"\n`).join('')}`);
+    writeFileSync(join(dir, 'nsd.conf'), nsdConfText({
+      listen: g.addresses.map((a) => `${a}@53`), zonesDir: zdir, dir,
+      // No response rate limiting: every cache-miss answer comes from *.wild.example.com, one RRL bucket.
+      extra: ['rrl-ratelimit: 0', 'rrl-whitelist-ratelimit: 0'],
+      zones: g.zones.map((z) => ({ name: z === '.' ? '.' : z + '.', file: zoneFileName(z) })),
+    }));
+
     // -d: foreground, so the PID we hold is NSD's main process (it ends its children on SIGTERM).
     const p = track(spawn(NSD, ['-d', '-c', join(dir, 'nsd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }));
     let stderr = '';

@@ -52,13 +52,14 @@ export interface NsdConfOptions {
   zonesDir: string;
   /** Where NSD keeps its pid, lists, state and log. */
   dir: string;
-  tcpCount: number;
+  /** NSD's default (100) when absent. */
+  tcpCount?: number;
   /** Further `server:` lines (e.g. `minimal-responses: no`). */
   extra?: string[];
   zones: { name: string; file: string }[];
 }
 
-/** One nsd.conf for the test and bench helpers that run Debian's NSD (lab twin, RPZ mini hierarchy). */
+/** One nsd.conf for the test and bench helpers that run Debian's NSD (lab twin, RPZ mini hierarchy, bench/e2e). */
 export function nsdConfText(o: NsdConfOptions): string {
   return `server:
 ${o.listen.map((a) => `  ip-address: ${a}`).join('\n')}
@@ -76,8 +77,7 @@ ${o.listen.map((a) => `  ip-address: ${a}`).join('\n')}
   verbosity: 1
   hide-version: yes
   refuse-any: no
-${(o.extra ?? []).map((l) => `  ${l}\n`).join('')}  tcp-count: ${o.tcpCount}
-remote-control:
+${[...(o.extra ?? []), ...(o.tcpCount !== undefined ? [`tcp-count: ${o.tcpCount}`] : [])].map((l) => `  ${l}\n`).join('')}remote-control:
   control-enable: no
 ${o.zones.map((z) => `zone:\n  name: "${z.name}"\n  zonefile: "${z.file}"\n`).join('')}`;
 }
