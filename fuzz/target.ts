@@ -58,3 +58,39 @@ export function describe(e: unknown): string {
   if (e instanceof Error) return `${e.constructor.name}: ${e.message}\n${(e.stack ?? '').split('\n').slice(1, 6).join('\n')}`;
   return String(e);
 }
+
+/** What a synchronous check says of one input: fine (accepted or cleanly rejected), or a problem. */
+export interface CheckResult {
+  ok: boolean;
+  rejected: boolean;
+  problem?: string;
+}
+
+/**
+ * A target whose inputs are checked synchronously in this process (parsers):
+ * the count, the classification of results and the per-input hang bound are
+ * the same for all of them.
+ */
+export function syncTarget<I>(ctx: TargetContext, name: TargetName, batchSize: number, input: (i: number) => I, check: (input: I) => CheckResult): Target {
+  return {
+    batchSize,
+    async batch(first, count, mark, report: (f: Finding) => void, c: Counters) {
+      for (let i = first; i < first + count; i++) {
+        mark(i);
+        const x = input(i);
+        const started = performance.now();
+        const r = check(x);
+        const ms = performance.now() - started;
+        c.inputs++;
+        if (r.ok) {
+          if (r.rejected) c.rejected++;
+          else c.accepted++;
+        } else {
+          report({ kind: r.rejected ? 'invalid' : 'crash', target: name, index: i, detail: r.problem!, input: JSON.stringify(x) });
+        }
+        if (ms > ctx.inputTimeoutMs) report({ kind: 'hang', target: name, index: i, detail: `took ${ms.toFixed(0)} ms`, input: JSON.stringify(x) });
+      }
+    },
+    async close() {},
+  };
+}

@@ -7,8 +7,8 @@ import { parseZoneString, ZoneSyntaxError } from '../../src/rpz/masterfile.js';
 import { inputRng } from '../rng.js';
 import type { Rng } from '../rng.js';
 import { mutateText, ZONE_TOKENS } from '../text.js';
-import { describe } from '../target.js';
-import type { Counters, Finding, Target, TargetContext } from '../target.js';
+import { describe, syncTarget } from '../target.js';
+import type { Target, TargetContext } from '../target.js';
 
 // $INCLUDE paths resolve under a directory that does not exist: no fuzzed input reads a real file.
 const FILE = '/nonexistent-verdict-fuzz/fuzz.zone';
@@ -58,25 +58,5 @@ export function checkMasterfile(input: { text: string; lenient: boolean; include
 }
 
 export async function masterfileTarget(ctx: TargetContext): Promise<Target> {
-  return {
-    batchSize: 500,
-    async batch(first, count, mark, report: (f: Finding) => void, c: Counters) {
-      for (let i = first; i < first + count; i++) {
-        mark(i);
-        const input = masterfileInput(ctx, i);
-        const started = performance.now();
-        const r = checkMasterfile(input);
-        const ms = performance.now() - started;
-        c.inputs++;
-        if (r.ok) {
-          if (r.rejected) c.rejected++;
-          else c.accepted++;
-        } else {
-          report({ kind: r.rejected ? 'invalid' : 'crash', target: 'masterfile', index: i, detail: r.problem!, input: JSON.stringify(input) });
-        }
-        if (ms > ctx.inputTimeoutMs) report({ kind: 'hang', target: 'masterfile', index: i, detail: `took ${ms.toFixed(0)} ms`, input: JSON.stringify(input) });
-      }
-    },
-    async close() {},
-  };
+  return syncTarget(ctx, 'masterfile', 500, (i) => masterfileInput(ctx, i), checkMasterfile);
 }

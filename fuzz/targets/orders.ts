@@ -6,8 +6,8 @@ import { parseOrder } from '../../src/rpz/orders/load.js';
 import type { ParsedOrder } from '../../src/rpz/orders/load.js';
 import { inputRng } from '../rng.js';
 import { mutateText, YAML_TOKENS, yamlBomb } from '../text.js';
-import { describe } from '../target.js';
-import type { Counters, Finding, Target, TargetContext } from '../target.js';
+import { describe, syncTarget } from '../target.js';
+import type { Target, TargetContext } from '../target.js';
 
 export function ordersInput(ctx: TargetContext, index: number): string {
   const rng = inputRng(ctx.seed, index);
@@ -34,25 +34,5 @@ export function checkOrder(text: string): { ok: boolean; rejected: boolean; prob
 }
 
 export async function ordersTarget(ctx: TargetContext): Promise<Target> {
-  return {
-    batchSize: 200,
-    async batch(first, count, mark, report: (f: Finding) => void, c: Counters) {
-      for (let i = first; i < first + count; i++) {
-        mark(i);
-        const text = ordersInput(ctx, i);
-        const started = performance.now();
-        const r = checkOrder(text);
-        const ms = performance.now() - started;
-        c.inputs++;
-        if (r.ok) {
-          if (r.rejected) c.rejected++;
-          else c.accepted++;
-        } else {
-          report({ kind: r.rejected ? 'invalid' : 'crash', target: 'orders', index: i, detail: r.problem!, input: JSON.stringify(text) });
-        }
-        if (ms > ctx.inputTimeoutMs) report({ kind: 'hang', target: 'orders', index: i, detail: `took ${ms.toFixed(0)} ms`, input: JSON.stringify(text) });
-      }
-    },
-    async close() {},
-  };
+  return syncTarget(ctx, 'orders', 200, (i) => ordersInput(ctx, i), checkOrder);
 }
