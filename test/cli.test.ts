@@ -7,22 +7,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Type } from '../src/dns/constants.js';
 import { ask } from './helpers/client.js';
+import { waitForOutput } from './helpers/process.js';
 
 const CLI = 'dist/src/cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'verdict-cli-'));
 
-function waitForLine(proc: ReturnType<typeof spawn>, re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${out}`)), ms);
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (re.test(out)) { clearTimeout(t); resolve(out); }
-    };
-    proc.stdout!.on('data', on);
-    proc.stderr!.on('data', on);
-  });
-}
 
 test('verdict check: ok for the default config, file:line:col and exit 1 for a broken one', () => {
   const ok = spawnSync('node', [CLI, 'check', '-c', 'config/verdict.yaml'], { encoding: 'utf8', timeout: 20_000 });
@@ -41,11 +30,11 @@ test('serve answers, SIGHUP reloads without stopping, SIGTERM drains and exits 0
   write('127.0.0.0/8');
   const proc = spawn('node', [CLI, 'serve', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    await waitForLine(proc, /verdict listening/, 10_000);
+    await waitForOutput(proc, /verdict listening/, 10_000);
     const r1 = await ask('x.example.', Type.A, 5353, { address: '127.55.251.7' });
     assert.equal(r1.rcode, 2, 'SERVFAIL: nothing answers at the lab root here');
     write('192.0.2.0/24');
-    const reloaded = waitForLine(proc, /configuration reloaded/, 10_000);
+    const reloaded = waitForOutput(proc, /configuration reloaded/, 10_000);
     proc.kill('SIGHUP');
     await reloaded;
     const r2 = await ask('x.example.', Type.A, 5353, { address: '127.55.251.7' });

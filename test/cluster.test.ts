@@ -15,6 +15,7 @@ import { controlRequest } from '../src/control/client.js';
 import { Type } from '../src/dns/constants.js';
 import type { Message } from '../src/dns/message.js';
 import { ask } from './helpers/client.js';
+import { waitForOutput } from './helpers/process.js';
 
 const CLI = 'dist/src/cli.js';
 const ADDRESS = '127.55.250.41';
@@ -43,27 +44,6 @@ function writeConfig(zones: string[]): void {
   ].join('\n'));
 }
 
-function waitForLine(proc: ReturnType<typeof spawn>, re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (re.test(out)) {
-        clearTimeout(t);
-        proc.stdout!.off('data', on);
-        proc.stderr!.off('data', on);
-        resolve(out);
-      }
-    };
-    const t = setTimeout(() => {
-      proc.stdout!.off('data', on);
-      proc.stderr!.off('data', on);
-      reject(new Error(`timed out waiting for ${re}: ${out.slice(-2000)}`));
-    }, ms);
-    proc.stdout!.on('data', on);
-    proc.stderr!.on('data', on);
-  });
-}
 
 interface WorkerStatus { worker: number; pid: number; queries: number; restarts: number }
 
@@ -121,7 +101,7 @@ test('server.workers: 2: both workers answer, SIGHUP reaches every worker, a cra
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   let pids: number[] = [];
   try {
-    await waitForLine(proc, /cluster listening/, 20_000);
+    await waitForOutput(proc, /cluster listening/, 20_000);
     const start = await workers();
     pids = start.map((w) => w.pid);
     assert.equal(start.length, 2);
@@ -144,7 +124,7 @@ test('server.workers: 2: both workers answer, SIGHUP reaches every worker, a cra
     writeFileSync(join(dir, 'u.rpz'), SOA.replace(/t\.rpz/g, 'u.rpz') + 'new.test A 192.0.2.9\n');
     assert.equal(a(await ask('new.test.', Type.A, PORT, { address: ADDRESS })), 'rcode 2', 'no rule yet: SERVFAIL');
     writeConfig(['t.rpz', 'u.rpz']);
-    const reloaded = waitForLine(proc, /configuration reloaded on every worker/, 20_000);
+    const reloaded = waitForOutput(proc, /configuration reloaded on every worker/, 20_000);
     proc.kill('SIGHUP');
     await reloaded;
     await askUntilEveryWorkerAnswered('new.test.', '192.0.2.9', await workers());

@@ -13,22 +13,10 @@ import { LAB_ROOT_HINTS } from '../src/lab/lab.js';
 import { ask } from './helpers/client.js';
 import { dig, hasDig } from './helpers/dig.js';
 import { answerLines, startVerdict } from './helpers/lab.js';
+import { waitForOutput } from './helpers/process.js';
 
 const CLI = 'dist/src/cli.js';
 
-function waitFor(proc: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${out}`)), ms);
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (re.test(out)) { clearTimeout(t); resolve(out); }
-    };
-    proc.stdout!.on('data', on);
-    proc.stderr!.on('data', on);
-    proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`exited ${code} before ${re}: ${out}`)); });
-  });
-}
 
 function exitCode(proc: ChildProcess, ms = 10_000): Promise<number | null> {
   if (proc.exitCode !== null) return Promise.resolve(proc.exitCode);
@@ -41,7 +29,7 @@ function exitCode(proc: ChildProcess, ms = 10_000): Promise<number | null> {
 test('verdict lab prints its root hints as YAML, serves the hierarchy, exits 0 on SIGTERM', async () => {
   const proc = spawn('node', [CLI, 'lab'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    const out = await waitFor(proc, /root_hints:\n(\s+- .*\n)+/, 15_000);
+    const out = await waitForOutput(proc, /root_hints:\n(\s+- .*\n)+/, 15_000);
     const hints = (parse(out) as { resolver: { root_hints: { name: string; address: string }[] } }).resolver.root_hints;
     assert.deepEqual(hints, [{ name: 'a.root.lab', address: '127.55.0.1' }, { name: 'b.root.lab', address: '127.55.0.2' }]);
     const v = await startVerdict(hints);
@@ -68,7 +56,7 @@ test('verdict demo: the lab and Verdict in one process; dig resolves through the
   writeFileSync(cfg, stringify(doc));
   const proc = spawn('node', [CLI, 'demo', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    await waitFor(proc, /verdict listening/, 15_000);
+    await waitForOutput(proc, /verdict listening/, 15_000);
     // dig blocks this process, not the demo's: spawnSync is fine here.
     const r = dig(['www.example.com', 'A'], '127.0.0.1', 15353);
     assert.equal(r.status, 'NOERROR', r.text);
