@@ -3,7 +3,6 @@
  * tests), a Verdict started against a set of root hints, and answers reduced
  * to comparable lines (no TTL, canonical case, sorted).
  */
-import { spawn } from 'node:child_process';
 import { parseConfigText } from '../../src/config/load.js';
 import { Type, typeFromText, typeToText } from '../../src/dns/constants.js';
 import type { Message, Record } from '../../src/dns/message.js';
@@ -11,7 +10,6 @@ import { nameToText } from '../../src/dns/name.js';
 import { rdataToText } from '../../src/dns/rdata.js';
 import type { RootHint } from '../../src/resolver/iterator/iterator.js';
 import { Verdict } from '../../src/resolver/verdict.js';
-import type { DigResult } from './dig.js';
 
 export interface LabCase {
   /** What the case shows (the edge case's name). */
@@ -126,32 +124,5 @@ export async function startVerdict(rootHints: RootHint[], resolverYaml = 'upstre
   };
 }
 
-/**
- * dig without blocking the event loop (helpers/dig.ts uses spawnSync, which
- * would freeze a Verdict running in this same process); parsed the same way.
- */
-export function digAsync(args: string[], server: string, port: number): Promise<DigResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('dig', [`@${server}`, '-p', String(port), '+time=5', '+tries=1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    p.stdout.on('data', (d) => { text += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.on('error', reject);
-    p.on('close', () => {
-      clearTimeout(timer);
-      const section = (name: string) => {
-        const m = new RegExp(`;; ${name} SECTION:\\n([\\s\\S]*?)(?:\\n\\n|$)`).exec(text);
-        return m ? m[1]!.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.replace(/\s+/g, ' ').trim()) : [];
-      };
-      resolve({
-        status: /status: ([A-Z]+)/.exec(text)?.[1] ?? 'NO-ANSWER',
-        flags: (/;; flags: ([a-z ]+);/.exec(text)?.[1] ?? '').trim().split(' ').filter(Boolean),
-        answer: section('ANSWER'),
-        authority: section('AUTHORITY'),
-        additional: section('ADDITIONAL'),
-        ede: [...text.matchAll(/; EDE: ([^\n]+)/g)].map((m) => m[1]!),
-        text,
-      });
-    });
-  });
-}
+/** dig without blocking the event loop (a Verdict runs in this same process). */
+export { digAsync } from './dig.js';
