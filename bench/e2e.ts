@@ -49,6 +49,7 @@
  *   --rules N        QNAME triggers in the big zone (default 1,000,000)
  *   --only a,b       resolvers to run (verdict,unbound,bind,pdns,knot)
  *   --rate Q         offered load for the loss test (default 80% of Verdict's cached q/s)
+ *   --reload-rate Q  offered load while Verdict reloads to the big zone (default: the loss test's rate)
  *   --keep           keep the temporary directory (configs, logs)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -75,6 +76,7 @@ const { values: argv } = parseArgs({
     rules: { type: 'string' },
     only: { type: 'string' },
     rate: { type: 'string' },
+    'reload-rate': { type: 'string' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -92,6 +94,8 @@ const NSD = '/usr/sbin/nsd';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 /** The probe: exists in the lab (NOERROR 192.0.2.25), blocked by every bench zone (NXDOMAIN). */
 const PROBE = 'mail.example.com';
+/** Blocked by the big zone only (the lab answers it through *.wild.example.com): tells when a reload to it is done. */
+const RELOAD_PROBE = 'reload-probe.wild.example.com';
 /** Bounds of the start-up poll: small zone, big zone. */
 const START_TIMEOUT_S = 60;
 const START_TIMEOUT_BIG_S = 240;
@@ -417,9 +421,10 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-interface Perf { sent: number; completed: number; lost: number; qps: number; meanMs: number; p99Ms: number; rcodes: string; cpuUs: number; seconds: number }
+interface Perf { sent: number; completed: number; lost: number; qps: number; meanMs: number; p99Ms: number; rcodes: string; cpuUs: number; seconds: number; maxMs: number; stamped: [number, number][] }
 
 /** One dnsperf run (tracked by PID); CPU of `pid` over the run. `verbose`: per-answer latencies for p99. */
+/** With `verbose`, `stamped` holds [arrival time (performance.now(), as read from dnsperf's pipe), latency ms] per answer. */
 async function dnsperf(port: number, file: string, opts: { seconds: number; rate?: number; once?: boolean; verbose?: boolean; pid: number }): Promise<Perf> {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(opts.seconds), '-c', '1', '-T', '1', '-t', '2'];
   if (opts.rate) args.push('-Q', String(Math.round(opts.rate)));
@@ -430,16 +435,21 @@ async function dnsperf(port: number, file: string, opts: { seconds: number; rate
   let stdout = '';
   let stderr = '';
   const lat: number[] = [];
+  const stamped: [number, number][] = [];
   let partial = '';
   p.stdout!.on('data', (d: Buffer) => {
     if (!opts.verbose) { stdout += d; return; }
     // -v: "> NOERROR name type latency" per answer; keep only the latencies.
     const lines = (partial + d.toString()).split('\n');
     partial = lines.pop()!;
+    const at = performance.now();
     for (const l of lines) {
       if (l.startsWith('> ')) {
         const v = Number(l.slice(l.lastIndexOf(' ') + 1));
-        if (Number.isFinite(v)) lat.push(v);
+        if (Number.isFinite(v)) {
+          lat.push(v);
+          stamped.push([at, v * 1000]);
+        }
       } else stdout += l + '\n';
     }
   });
@@ -458,12 +468,15 @@ async function dnsperf(port: number, file: string, opts: { seconds: number; rate
     rcodes: (/Response codes:\s+(.*)/.exec(stdout)?.[1] ?? '').trim(),
     cpuUs: 0,
     seconds: num(/Run time \(s\):\s+([0-9.]+)/),
+    maxMs: NaN,
+    stamped,
   };
   if (code !== 0 || !Number.isFinite(r.qps)) throw new Error(`dnsperf exited ${code}: ${(stderr + stdout).trim().slice(0, 400)}`);
   r.cpuUs = ((c1 - c0) / CLK_TCK) * 1e6 / Math.max(1, r.completed);
   if (lat.length) {
     lat.sort((a, b) => a - b);
     r.p99Ms = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))]! * 1000;
+    r.maxMs = lat[lat.length - 1]! * 1000;
     r.meanMs = (lat.reduce((a, b) => a + b, 0) / lat.length) * 1000;
   }
   return r;
@@ -509,7 +522,7 @@ const CACHED = [
 
 async function bigZone(rules: number): Promise<string> {
   // QNAME triggers only, plus the probe at the end; cached across runs (deterministic content).
-  const path = join(tmpdir(), `verdict-e2e-${rules}q-v2.rpz`);
+  const path = join(tmpdir(), `verdict-e2e-${rules}q-v3.rpz`);
   if (existsSync(path) && statSync(path).size > rules * 10) {
     const fd = openSync(path, 'r');
     const b = Buffer.alloc(64);
@@ -518,7 +531,7 @@ async function bigZone(rules: number): Promise<string> {
     if (b.toString().includes(`${PROBE} CNAME .`)) return path;
   }
   const t0 = performance.now();
-  await benchZone(path, rules);
+  await benchZone(path, rules, [RELOAD_PROBE]);
   out(`  generated ${path} (${rules.toLocaleString('en')} QNAME triggers, ${(statSync(path).size / 1048576).toFixed(0)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return path;
 }
@@ -527,11 +540,11 @@ async function bigZone(rules: number): Promise<string> {
  * writeRpz's zone (QNAME triggers only), its NS moved out of the zone (BIND refuses to load a
  * primary zone whose in-zone NS name has no address), and the probe rule at the end.
  */
-async function benchZone(path: string, rules: number): Promise<void> {
+async function benchZone(path: string, rules: number, extra: string[] = []): Promise<void> {
   await writeRpz(path, rules, 0);
   const text = readFileSync(path, 'utf8').replace('@ NS ns.bench.rpz.\n', '@ NS localhost.\n');
   if (!text.includes('@ NS localhost.')) throw new Error(`${path}: unexpected zone header`);
-  writeFileSync(path, text + `${PROBE} CNAME .\n`);
+  writeFileSync(path, text + [...extra, PROBE].map((n) => `${n} CNAME .\n`).join(''));
 }
 
 function freePort(start: number): Promise<number> {
@@ -556,6 +569,37 @@ interface Result {
   startBigS?: number;
   bigQps?: number; bigCpuUs?: number; bigMeanMs?: number; bigRuns?: number[];
   bigRssMiB?: number;
+  reload?: Reload;
+}
+
+interface Reload { loadS: number; rate: number; sent: number; lost: number; p99Ms: number; maxMs: number; duringP99Ms: number; duringMaxMs: number; during: number }
+
+/**
+ * Verdict only: with dnsperf at a fixed rate on cached names, point the config at the big
+ * zone and send SIGHUP. The load is done when RELOAD_PROBE turns NXDOMAIN (polled every
+ * 50 ms). "During" = answers read from dnsperf between the SIGHUP and that moment.
+ */
+async function reloadUnderLoad(run: Running, config: string, from: string, to: string, file: string, rate: number): Promise<Reload> {
+  writeFileSync(config, readFileSync(config, 'utf8').replace(from, to));
+  const seconds = Math.max(DURATION, 10);
+  const perf = dnsperf(run.port, file, { seconds, rate, verbose: true, pid: run.pid });
+  await sleep(1000);
+  const t0 = performance.now();
+  process.kill(run.pid, 'SIGHUP');
+  let t1 = NaN;
+  while (performance.now() - t0 < (seconds - 1.5) * 1000) {
+    const r = await ask('127.0.0.1', run.port, RELOAD_PROBE, 1, 1000);
+    if (r?.rcode === 3) { t1 = performance.now(); break; }
+    await sleep(50);
+  }
+  const p = await perf;
+  if (!Number.isFinite(t1)) throw new Error(`reload not done within ${seconds - 1.5} s of SIGHUP`);
+  const during = p.stamped.filter(([at]) => at >= t0 && at <= t1 + 100).map(([, ms]) => ms).sort((a, b) => a - b);
+  return {
+    loadS: (t1 - t0) / 1000, rate, sent: p.sent, lost: p.lost, p99Ms: p.p99Ms, maxMs: p.maxMs, during: during.length,
+    duringP99Ms: during.length ? during[Math.min(during.length - 1, Math.floor(during.length * 0.99))]! : NaN,
+    duringMaxMs: during.length ? during[during.length - 1]! : NaN,
+  };
 }
 
 async function main(): Promise<void> {
@@ -634,6 +678,12 @@ async function main(): Promise<void> {
         res.missCpuUs = median(miss.map((r) => r.cpuUs));
         res.missLost = miss.reduce((a, r) => a + r.lost, 0);
         res.missRuns = miss.map((r) => Math.round(r.qps));
+        // 5b: Verdict: reload from the small zone to the big one while dnsperf runs.
+        if (peer.id === 'verdict' && rate) {
+          const reloadRate = argv['reload-rate'] ? Number(argv['reload-rate']) : rate;
+          const r = (res.reload = await reloadUnderLoad(run, join(root, peer.id, 'small', 'verdict.yaml'), small, big, cachedFile, reloadRate));
+          out(`  reload to ${RULES.toLocaleString('en')} rules at ${Math.round(reloadRate)} q/s: loaded in ${r.loadS.toFixed(2)} s; sent ${r.sent}, lost ${r.lost}; p99 ${r.p99Ms.toFixed(3)} ms, max ${r.maxMs.toFixed(1)} ms over the run; during the load (${r.during} answers) p99 ${r.duringP99Ms.toFixed(3)} ms, max ${r.duringMaxMs.toFixed(1)} ms`);
+        }
       } catch (e) {
         res.error = (e as Error).message;
         out(`  FAILED: ${res.error}`);
@@ -751,6 +801,8 @@ function printTable(results: Result[]): void {
     out(`  VmRSS with ${RULES.toLocaleString('en')} rules <= 150 MB: ${v.bigRssMiB?.toFixed(0) ?? '?'} MiB (${v.bigRssMiB ? ((v.bigRssMiB * 1048576) / 1e6).toFixed(0) : '?'} MB) -> ${t(v.bigRssMiB === undefined ? undefined : (v.bigRssMiB * 1048576) / 1e6 <= 150)}`);
     out(`  start to first policy-correct answer <= 3 s: ${v.startBigS?.toFixed(2) ?? '?'} s -> ${t(v.startBigS === undefined ? undefined : v.startBigS <= 3)}`);
     out(`  no lost queries at 80% of Verdict's saturation: lost ${v.loadLost ?? '?'} of ${v.loadSent ?? '?'} -> ${t(v.loadLost === undefined ? undefined : v.loadLost === 0)}`);
+    const rl = v.reload;
+    out(`  reload of ${RULES.toLocaleString('en')} rules under dnsperf loses no query: ${rl ? `lost ${rl.lost} of ${rl.sent} at ${Math.round(rl.rate)} q/s (load ${rl.loadS.toFixed(2)} s, p99 during it ${rl.duringP99Ms.toFixed(2)} ms, max ${rl.duringMaxMs.toFixed(1)} ms)` : '?'} -> ${t(rl ? rl.lost === 0 : undefined)}`);
   }
 }
 

@@ -72,3 +72,75 @@ test('the cache is bounded and flush removes a subtree', () => {
   assert.equal(cache.flush(n('sub.example.')), 2);
   assert.ok(cache.getRRset(n('notsub.example.'), Type.A));
 });
+
+test('serve-stale: expired data is kept max_stale_ttl past expiry, for getStale() only (RFC 8767)', () => {
+  const c = clock();
+  const cache = new ResolverCache({ maxEntries: 100, maxTtl: 86400, maxNegativeTtl: 10800, maxStaleTtl: 600, now: c.now });
+  cache.putRRset([a('www.example.', 60)], Trust.AuthAnswer);
+  assert.equal(cache.getStale(n('www.example.'), Type.A, 30), undefined, 'fresh data is not stale');
+  c.advance(61_000);
+  assert.equal(cache.getRRset(n('www.example.'), Type.A), undefined, 'expired: not fresh');
+  assert.equal(cache.trustOf(n('www.example.'), Type.A), undefined);
+  const stale = cache.getStale(n('www.example.'), Type.A, 30);
+  assert.equal(stale?.kind, 'rrset');
+  assert.deepEqual(stale.kind === 'rrset' && stale.records.map((r) => [r.ttl, [...r.rdata]]), [[30, [192, 0, 2, 1]]], 'TTL is the stale answer TTL');
+  c.advance(598_000);
+  assert.ok(cache.getStale(n('www.example.'), Type.A, 30), '599 s past expiry: still kept');
+  c.advance(1_000);
+  assert.equal(cache.getStale(n('www.example.'), Type.A, 30), undefined, '600 s past expiry: gone');
+  assert.equal(cache.size, 0);
+});
+
+test('serve-stale off (no maxStaleTtl): expired entries are dropped as before', () => {
+  const c = clock();
+  const cache = new ResolverCache({ maxEntries: 100, maxTtl: 86400, maxNegativeTtl: 10800, now: c.now });
+  cache.putRRset([a('www.example.', 60)], Trust.AuthAnswer);
+  c.advance(61_000);
+  assert.equal(cache.getRRset(n('www.example.'), Type.A), undefined);
+  assert.equal(cache.size, 0);
+  assert.equal(cache.getStale(n('www.example.'), Type.A, 30), undefined);
+});
+
+test('serve-stale: fresh data replaces stale, whatever its rank; TTL 0 data is never kept', () => {
+  const c = clock();
+  const cache = new ResolverCache({ maxEntries: 100, maxTtl: 86400, maxNegativeTtl: 10800, maxStaleTtl: 600, now: c.now });
+  cache.putRRset([a('ns.example.', 60)], Trust.AuthAnswer);
+  c.advance(61_000);
+  cache.putRRset([{ ...a('ns.example.', 60), rdata: Buffer.from([192, 0, 2, 2]) }], Trust.Glue);
+  assert.deepEqual([...cache.getRRset(n('ns.example.'), Type.A)![0]!.rdata], [192, 0, 2, 2], 'stale authoritative data does not block fresh glue');
+  assert.equal(cache.getStale(n('ns.example.'), Type.A, 30), undefined);
+  cache.putRRset([a('zero.example.', 0)], Trust.AuthAnswer);
+  c.advance(1);
+  assert.equal(cache.getStale(n('zero.example.'), Type.A, 30), undefined, 'TTL 0: not to be cached, so not served stale');
+});
+
+test('serve-stale: negative answers are kept too, and the newest of a name\'s stale entries wins', () => {
+  const c = clock();
+  const cache = new ResolverCache({ maxEntries: 100, maxTtl: 86400, maxNegativeTtl: 10800, maxStaleTtl: 3600, now: c.now });
+  cache.putRRset([a('gone.example.', 60)], Trust.AuthAnswer);
+  c.advance(61_000);
+  cache.putNegative(n('gone.example.'), Type.A, 'nxdomain', [soa(300, 300)]);
+  c.advance(301_000);
+  const stale = cache.getStale(n('gone.example.'), Type.A, 30);
+  assert.equal(stale?.kind, 'nxdomain', 'the name was deleted after its address was cached');
+  assert.deepEqual(stale.kind === 'nxdomain' && stale.soa.map((r) => r.ttl), [30]);
+  cache.putRRset([{ ...a('cname.example.', 60), type: Type.CNAME, rdata: n('www.example.') }], Trust.AuthAnswer);
+  c.advance(61_000);
+  const cname = cache.getStale(n('cname.example.'), Type.A, 30);
+  assert.equal(cname?.kind === 'rrset' && cname.records[0]!.type, Type.CNAME, 'a stale CNAME at the name');
+  assert.equal(cache.getStale(n('glue.example.'), Type.A, 30), undefined);
+  cache.putRRset([a('glue.example.', 60)], Trust.Glue);
+  c.advance(61_000);
+  assert.equal(cache.getStale(n('glue.example.'), Type.A, 30), undefined, 'glue never answers, fresh or stale');
+});
+
+test('serve-stale: stale entries count against max_entries (LRU)', () => {
+  const c = clock();
+  const cache = new ResolverCache({ maxEntries: 100, maxTtl: 86400, maxNegativeTtl: 10800, maxStaleTtl: 86400, now: c.now });
+  for (let i = 0; i < 100; i++) cache.putRRset([a(`old${i}.example.`, 60)], Trust.Answer);
+  c.advance(61_000);
+  for (let i = 0; i < 50; i++) cache.putRRset([a(`new${i}.example.`, 60)], Trust.Answer);
+  assert.equal(cache.size, 100);
+  assert.equal(cache.getStale(n('old0.example.'), Type.A, 30), undefined, 'the least recently used stale entries made room');
+  assert.ok(cache.getStale(n('old99.example.'), Type.A, 30));
+});

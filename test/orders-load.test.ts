@@ -123,3 +123,25 @@ test('an unreadable match is an error for that file only', async () => {
   assert.deepEqual(r.orders.map((o) => o.id), ['ok']);
   assert.deepEqual(r.errors.map(formatProblem), ['broken.yaml:1:1: expected a mapping (one order per file)']);
 });
+
+test('hostile files: an alias bomb, deep nesting and an oversized file are errors for that file only, found at once', async () => {
+  const bomb = ['x0: &x0 [a.example, a.example, a.example, a.example, a.example, a.example, a.example, a.example, a.example, a.example]'];
+  for (let i = 1; i <= 9; i++) bomb.push(`x${i}: &x${i} [${Array(10).fill(`*x${i - 1}`).join(', ')}]`);
+  const dir = tree({
+    'ok.yaml': order('ok', ['ok.example']),
+    'bomb.yaml': order('bomb', ['bomb.example']).replace('domains:\n  - bomb.example', `${bomb.join('\n')}\ndomains: *x9`),
+    'deep.yaml': order('deep', ['deep.example']) + `notes: ${'['.repeat(300_000)}${']'.repeat(300_000)}\n`,
+    // 5 MiB of comments: valid YAML, refused for its size alone, without being read whole.
+    'huge.yaml': order('huge', ['huge.example']) + '# padding padding padding padding padding padding\n'.repeat(100_000),
+  });
+  const started = performance.now();
+  const r = await loadOrders(['*.yaml'], dir, { now: NOW });
+  const ms = performance.now() - started;
+  assert.deepEqual(r.orders.map((o) => o.id), ['ok']);
+  assert.deepEqual(r.errors.map(formatProblem), [
+    'bomb.yaml:9:10: aliases expand to more than 100 nodes (an alias bomb, "billion laughs"?); refused',
+    'deep.yaml:10:72: collections nested more than 64 levels deep; refused',
+    'huge.yaml: larger than 4 MiB, the most this file may hold; refused unread',
+  ]);
+  assert.ok(ms < 2000, `loaded in ${Math.round(ms)} ms`);
+});

@@ -1,5 +1,4 @@
 /** YAML -> one validated, typed Config; every error names file, line and key. */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
@@ -7,6 +6,10 @@ import { configSchema } from './schema.js';
 import type { Config } from './schema.js';
 import { parseEndpoint } from './endpoint.js';
 import { parseCidr } from '../resolver/acl.js';
+import { MIB, nestingProblem, readTextBounded, toJSBounded, YamlLimitError } from './yaml-limits.js';
+
+/** A configuration is a page or two; a file far bigger is a mistake (or an attack), refused unread. */
+export const MAX_CONFIG_BYTES = MIB;
 
 export class ConfigError extends Error {
   readonly code = 'VERDICT_ERR_CONFIG';
@@ -52,6 +55,9 @@ function whereKey(doc: Document, lc: LineCounter, file: string, path: readonly P
 }
 
 export function parseConfigText(text: string, file: string): Config {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError([`${file}: larger than ${MAX_CONFIG_BYTES / MIB} MiB, the most a configuration may hold; refused`]);
+  const deep = nestingProblem(text, file);
+  if (deep) throw new ConfigError([deep.message]);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const problems: string[] = [];
@@ -60,7 +66,13 @@ export function parseConfigText(text: string, file: string): Config {
     problems.push(`${file}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`);
   }
   if (problems.length) throw new ConfigError(problems);
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    data = toJSBounded(doc, lc, file);
+  } catch (e) {
+    throw new ConfigError([(e as Error).message]);
+  }
+  const parsed = configSchema.safeParse(data ?? {});
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
@@ -90,9 +102,9 @@ export function parseConfigText(text: string, file: string): Config {
 export function loadConfig(file: string): LoadedConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
-    throw new ConfigError([`${file}: cannot read: ${(e as Error).message}`]);
+    throw new ConfigError([e instanceof YamlLimitError ? e.message : `${file}: cannot read: ${(e as Error).message}`]);
   }
   const abs = resolve(file);
   return { config: parseConfigText(text, file), file: abs, baseDir: process.cwd() };

@@ -61,6 +61,18 @@ export const configSchema = z.strictObject({
     max_ns_lookups: z.number().int().min(1).default(16),
     /** Client queries resolving at once; past it, SERVFAIL at once (graceful, bounded memory). */
     max_concurrent: z.number().int().min(1).default(10_000),
+    /** Serve-stale (RFC 8767): expired data answers, with EDE 3, when authorities fail or are slow. */
+    serve_stale: z.strictObject({
+      enabled: z.boolean().default(false),
+      /** Seconds expired data is kept past its TTL ("maximum stale timer"; the RFC suggests 1 to 3 days). */
+      max_stale_ttl: z.number().int().min(1).max(7 * 86_400).default(86_400),
+      /** TTL of stale records in answers, seconds (RFC 8767 4: 30). */
+      stale_answer_ttl: z.number().int().min(1).max(3600).default(30),
+      /** "Client response timer": a resolution still going after this answers stale data meanwhile. */
+      client_timeout_ms: z.number().int().min(0).default(1800),
+      /** "Failure recheck timer": after a failed refresh, stale data answers at once for this long, seconds. */
+      failure_recheck_s: z.number().int().min(0).default(30),
+    }).prefault({}),
   }).prefault({}),
   cache: z.strictObject({
     max_entries: z.number().int().min(100).default(200_000),
@@ -72,6 +84,19 @@ export const configSchema = z.strictObject({
     break_dnssec: z.boolean().default(false),
     max_policy_ttl: z.number().int().min(0).default(5),
     zones: z.array(rpzZone).default([]),
+    /**
+     * Until every configured zone has loaded once (or failed), no answer leaves unfiltered.
+     * `wait`: listeners open at once, queries are held (bounded) until the policy is loaded;
+     * `servfail`: listeners open at once, queries get SERVFAIL (EDE 14) until then;
+     * `closed`: listeners open only once the policy is loaded (the port is closed meanwhile).
+     */
+    startup: z.strictObject({
+      mode: z.enum(['wait', 'servfail', 'closed']).default('wait'),
+      /** `wait`: longest a query is held; then SERVFAIL with EDE 14 (Not Ready). */
+      wait_ms: z.number().int().min(0).max(60_000).default(3000),
+      /** `wait`: queries held at once; past it, SERVFAIL at once (bounded memory). */
+      max_waiting: z.number().int().min(0).default(10_000),
+    }).prefault({}),
   }).prefault({}),
   orders: z.strictObject({
     files: z.array(z.string()).default([]),

@@ -35,6 +35,19 @@ export function lowerName(name: Name): Name {
  * byte to one UTF-16 unit, so distinct names give distinct keys.
  */
 export function nameKey(name: Name): string {
+  // Fast form: one latin1 decode, and String.toLowerCase only when there is an ASCII capital
+  // and no byte above 0x7f (toLowerCase would also fold latin1 letters, which DNS keeps apart).
+  let upper = false;
+  for (let i = 0; i < name.length; i++) {
+    const b = name[i]!;
+    if (b > 0x7f) return slowKey(name);
+    if (b >= 0x41 && b <= 0x5a) upper = true;
+  }
+  const s = name.toString('latin1');
+  return upper ? s.toLowerCase() : s;
+}
+
+function slowKey(name: Name): string {
   let s = '';
   for (let i = 0; i < name.length; i++) s += String.fromCharCode(LOWER[name[i]!]!);
   return s;

@@ -19,8 +19,10 @@ export class Metrics {
   readonly dropped: Counter<'reason'>;
   readonly latency: Histogram<'source'>;
   readonly cacheHits: Counter;
+  readonly fastAnswers: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEntries: Gauge;
+  readonly staleAnswers: Counter;
   readonly upstreamQueries: Counter;
   readonly upstreamTimeouts: Counter;
   readonly upstreamMismatched: Counter;
@@ -35,7 +37,9 @@ export class Metrics {
   readonly orderActiveRules: Gauge<'order'>;
   readonly orderExpiry: Gauge<'order'>;
   readonly transfers: Counter<'zone' | 'kind' | 'result'>;
-  private readonly queryChildren = new Map<string, { inc(): void }>();
+  readonly zoneStoreFailures: Counter<'zone'>;
+  readonly startupGate: Counter<'outcome'>;
+  private readonly queryChildren = new Map<string, { inc(n?: number): void }>();
 
   constructor() {
     // Gauges of state every cluster worker holds alike (rules, serials, orders) are aggregated
@@ -49,9 +53,11 @@ export class Metrics {
     }
     this.queries = new Counter({ name: 'verdict_queries_total', help: 'Client queries answered, by query type, response code and transport.', labelNames: ['qtype', 'rcode', 'transport'], registers: r });
     this.dropped = new Counter({ name: 'verdict_queries_dropped_total', help: 'Client packets dropped without an answer.', labelNames: ['reason'], registers: r });
-    this.latency = new Histogram({ name: 'verdict_answer_duration_seconds', help: 'Time from a query\'s arrival to its answer.', labelNames: ['source'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
+    this.latency = new Histogram({ name: 'verdict_answer_duration_seconds', help: 'Time from a query\'s arrival to its answer, for answers from the pipeline (fast-path answers are counted in verdict_fast_answers_total).', labelNames: ['source'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
+    this.fastAnswers = new Counter({ name: 'verdict_fast_answers_total', help: 'Answers given from the wire-form cache before the pipeline (not timed in verdict_answer_duration_seconds).', registers: r });
     this.cacheHits = new Counter({ name: 'verdict_cache_hits_total', help: 'Lookups answered from the record cache.', registers: r });
     this.cacheMisses = new Counter({ name: 'verdict_cache_misses_total', help: 'Lookups that needed upstream queries.', registers: r });
+    this.staleAnswers = new Counter({ name: 'verdict_stale_answers_total', help: 'Client queries answered from expired cache data (serve-stale, RFC 8767).', registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });
     this.upstreamTimeouts = new Counter({ name: 'verdict_upstream_timeouts_total', help: 'Upstream queries that timed out.', registers: r });
@@ -67,16 +73,18 @@ export class Metrics {
     this.orderActiveRules = new Gauge({ name: 'verdict_order_active_rules', help: 'Rules in force for each court order now.', labelNames: ['order'], registers: r, aggregator: 'min' });
     this.orderExpiry = new Gauge({ name: 'verdict_order_expiry_seconds', help: 'Seconds until each court order lapses (negative once expired).', labelNames: ['order'], registers: r, aggregator: 'min' });
     this.transfers = new Counter({ name: 'verdict_zone_transfers_total', help: 'Zone transfers, by zone, kind (axfr, ixfr) and result.', labelNames: ['zone', 'kind', 'result'], registers: r });
+    this.zoneStoreFailures = new Counter({ name: 'verdict_zone_store_failures_total', help: 'Transferred zones that could not be saved to transfer.state_dir (disk full...): served from memory, the previous copy kept on disk.', labelNames: ['zone'], registers: r });
+    this.startupGate = new Counter({ name: 'verdict_startup_gate_queries_total', help: 'Queries that arrived before the policy was loaded, by outcome: released (held, then answered with the policy), timeout, full, servfail or shut (SERVFAIL, EDE 14).', labelNames: ['outcome'], registers: r });
   }
 
-  /** Count one answered query; label children are bound once and reused. */
-  countQuery(qtype: number, rcode: number, transport: string): void {
+  /** Count answered queries (one by default); label children are bound once and reused. */
+  countQuery(qtype: number, rcode: number, transport: string, n = 1): void {
     const k = `${qtype}/${rcode}/${transport}`;
     let c = this.queryChildren.get(k);
     if (!c) {
       c = this.queries.labels(qtypeLabel(qtype), rcodeToText(rcode), transport);
       if (this.queryChildren.size < 4096) this.queryChildren.set(k, c);
     }
-    c.inc();
+    c.inc(n);
   }
 }

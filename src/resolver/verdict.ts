@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { ControlServer } from '../control/server.js';
 import type { ControlHandler } from '../control/server.js';
 import { loadConfig } from '../config/load.js';
+import { Ede } from '../dns/constants.js';
 import { nameFromText, nameToText } from '../dns/name.js';
 import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
@@ -22,6 +23,7 @@ import { AnyStage } from './stages/any.js';
 import { Iterator } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
+import { FastPath } from './fastpath.js';
 import { IANA_ROOT_HINTS, rootHintsFromFile } from './roothints.js';
 import { ServerSelection } from './selection.js';
 import { RateLimiter } from './ratelimit.js';
@@ -30,6 +32,7 @@ import { AccessStage } from './stages/access.js';
 import { DecodeStage } from './stages/decode.js';
 import { ResolveStage } from './stages/resolve.js';
 import { RespondStage } from './stages/respond.js';
+import { StartupGate } from './stages/startup-gate.js';
 import { NetTransport } from './transport.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/http.js';
@@ -70,6 +73,9 @@ export class Verdict {
   private pipeline: Pipeline;
   private readonly access: AccessStage;
   private readonly resolveStage: ResolveStage;
+  /** Holds or refuses queries until the configured policy is loaded (rpz.startup). */
+  readonly gate: StartupGate;
+  private readonly fastPath: FastPath;
   readonly server: DnsServer;
   readonly metrics = new Metrics();
   private metricsServer?: MetricsServer;
@@ -80,7 +86,7 @@ export class Verdict {
   readonly mirrors?: MirrorFeed;
   readonly publisher: ZonePublisher;
   /** Last values of plain counters already pushed to Prometheus counters. */
-  private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0 };
+  private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0, fast: 0 };
   private readonly notified: VerdictDeps['onNotify'];
 
   constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
@@ -88,10 +94,14 @@ export class Verdict {
     this.logger = deps.logger ?? pino({ level: cfg.log.level, base: { svc: 'verdict' } });
     const now = deps.now ?? Date.now;
     this.notified = deps.onNotify;
-    this.cache = new ResolverCache({ maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now });
+    const r = cfg.resolver;
+    const stale = r.serve_stale;
+    this.cache = new ResolverCache({
+      maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now,
+      ...(stale.enabled ? { maxStaleTtl: stale.max_stale_ttl } : {}),
+    });
     this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
-    const r = cfg.resolver;
     this.iterator = new Iterator({
       rootHints: deps.rootHints ?? r.root_hints ?? (r.root_hints_file ? rootHintsFromFile(resolve(loaded.baseDir, r.root_hints_file)) : IANA_ROOT_HINTS),
       qnameMinimisation: r.qname_minimisation,
@@ -102,6 +112,7 @@ export class Verdict {
       queryTimeoutMs: r.query_timeout_ms,
       maxNsPerReferral: r.max_ns_per_referral,
       maxNsLookups: r.max_ns_lookups,
+      ...(stale.enabled ? { serveStale: { answerTtl: stale.stale_answer_ttl, clientTimeoutMs: stale.client_timeout_ms, failureRecheckMs: stale.failure_recheck_s * 1000 } } : {}),
     }, this.transport, this.cache, new ServerSelection(now), now);
     this.access = new AccessStage(new AccessList(cfg.server.allow), limiter(cfg, now), cfg.server.rate_limit.limit_loopback);
     this.resolveStage = new ResolveStage(this.iterator, cfg.resolver.max_concurrent);
@@ -129,11 +140,24 @@ export class Verdict {
         orders: () => ({ orders: this.policy.orders, now: this.policy.orderNow() }),
       });
     }
+    const startup = cfg.rpz.startup;
+    this.gate = new StartupGate({
+      mode: startup.mode, waitMs: startup.wait_ms, maxWaiting: startup.max_waiting,
+      onOutcome: (outcome) => this.metrics.startupGate.labels(outcome).inc(),
+    });
     this.pipeline = this.buildPipeline(cfg);
+    this.fastPath = new FastPath({
+      answers: this.answers,
+      policy: this.policy.current,
+      admits: (address, transport) => this.access.admits(address, transport),
+      maxUdpSize: cfg.server.max_udp_size,
+    });
     this.server = new DnsServer(() => this.pipeline, {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
       tcpIdleTimeoutMs: cfg.server.tcp_idle_timeout_ms,
       tcpMaxConnections: cfg.server.tcp_max_connections,
+      // A query log needs every query's details: the pipeline alone then answers (restart to change).
+      ...(cfg.log.queries ? {} : { fastPath: this.fastPath }),
     }, {
       onError: (err) => this.logger.error({ err }, 'internal error while answering'),
       onAnswer: (ctx, wire) => this.onAnswer(ctx, wire),
@@ -171,6 +195,8 @@ export class Verdict {
         },
       }),
       this.access,
+      // Nothing past this point before the policy is loaded: never fail open.
+      this.gate,
       new PolicyBeforeStage(this.policy.current, policyOptions),
       new AnyStage(),
       new AnswerCacheStage(this.answers),
@@ -216,6 +242,7 @@ export class Verdict {
     }
     const rcode = ctx.response?.rcode ?? (wire[3]! & 0xf);
     this.metrics.countQuery(ctx.query?.questions[0]?.type ?? 0, rcode, ctx.transport);
+    if (ctx.resolved?.ede?.code === Ede.STALE_ANSWER && !ctx.notes.rewritten) this.metrics.staleAnswers.inc();
     this.metrics.latency.labels(ctx.notes.cache ? 'cache' : ctx.resolved ? 'resolver' : 'direct').observe((performance.now() - ctx.started) / 1000);
     if (this.config.log.queries) {
       this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.transport }, 'query');
@@ -232,15 +259,20 @@ export class Verdict {
     };
     push(this.metrics.cacheHits, this.cache.hits + this.answers.hits, 'hits');
     push(this.metrics.cacheMisses, this.cache.misses, 'misses');
+    push(this.metrics.fastAnswers, this.fastPath.answered, 'fast');
     if (t) {
       push(this.metrics.upstreamQueries, t.queries, 'upstream');
       push(this.metrics.upstreamTimeouts, t.timeouts, 'timeouts');
       push(this.metrics.upstreamMismatched, t.mismatched, 'mismatched');
     }
     this.metrics.cacheEntries.set(this.cache.size);
+    // Answers from the fast path: counted there as plain numbers, pushed here (and zeroed).
+    for (const [k, n] of this.fastPath.counts) this.metrics.countQuery(k >> 5, (k >> 1) & 0xf, k & 1 ? 'tcp' : 'udp', n);
+    this.fastPath.counts.clear();
   }
 
   ready(): { ready: boolean; reason?: string } {
+    if (!this.gate.isOpen) return { ready: false, reason: 'policy not loaded yet' };
     return this.listening ? { ready: true } : { ready: false, reason: 'not listening yet' };
   }
 
@@ -276,23 +308,49 @@ export class Verdict {
   }
 
   /**
-   * Policy first, then the listeners: no answer leaves unfiltered before the
-   * configured policy is loaded (never fail open).
+   * No answer leaves unfiltered before the configured policy is loaded (never
+   * fail open). With rpz.startup.mode `wait` or `servfail` the listeners open
+   * at once and the startup gate holds or refuses queries until every zone has
+   * loaded once (or failed); with `closed` they open only then. Resolves once
+   * the policy is loaded and the listeners are open; rejects (listeners
+   * closed again) when a file zone or the orders cannot be loaded.
    */
   async start(): Promise<void> {
-    await this.policy.start();
-    await this.server.start();
-    this.listening = true;
+    const mode = this.config.rpz.startup.mode;
+    const m = this.config.metrics.listen;
+    try {
+      if (mode !== 'closed') {
+        await this.server.start();
+        this.listening = true;
+        this.logger.info({ listen: this.server.addresses, mode }, `listening; loading the policy (${mode === 'wait' ? 'queries wait for it' : 'queries get SERVFAIL until then'})`);
+      }
+      if (m) {
+        // Early, so /readyz says "policy not loaded yet" during a long load.
+        this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters());
+        const at = await this.metricsServer.start(parseEndpoint(m, 9153));
+        this.logger.info({ metrics: at }, 'metrics listening');
+      }
+      const started = performance.now();
+      await this.policy.start();
+      this.gate.open();
+      this.logger.info({ ms: Math.round(performance.now() - started), zones: this.policy.status().map((z) => ({ zone: z.zone, enforced: z.enforced })) }, 'policy loaded');
+      if (mode === 'closed') {
+        await this.server.start();
+        this.listening = true;
+      }
+    } catch (e) {
+      this.gate.shut();
+      this.listening = false;
+      this.policy.stop();
+      await this.server.stop(0);
+      await this.metricsServer?.stop();
+      this.metricsServer = undefined;
+      throw e;
+    }
     const ctl = this.config.control;
     if (ctl.enabled) {
       this.control = new ControlServer(resolve(this.loaded.baseDir, ctl.socket), this.controlHandlers());
       await this.control.start();
-    }
-    const m = this.config.metrics.listen;
-    if (m) {
-      this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters());
-      const at = await this.metricsServer.start(parseEndpoint(m, 9153));
-      this.logger.info({ metrics: at }, 'metrics listening');
     }
     this.logger.info({ listen: this.server.addresses }, 'verdict listening');
   }
@@ -314,6 +372,7 @@ export class Verdict {
 
   async stop(): Promise<void> {
     this.listening = false;
+    this.gate.shut();
     this.policy.stop();
     this.mirrors?.stop();
     await this.server.stop();

@@ -61,6 +61,10 @@ export interface ZoneStatus {
   error?: string;
   /** Past the SOA's expire without contact with the primary: not enforced. */
   expired?: boolean;
+  /** Zones from a primary: serial of the copy in transfer.state_dir (the next start serves it). */
+  savedSerial?: number;
+  /** Zones from a primary: why the last copy could not be saved (disk full...); cleared by the next save. */
+  storeError?: string;
   enforced: boolean;
 }
 
@@ -150,9 +154,14 @@ export class PolicyManager {
   }
 
   /**
-   * Load every source. Files and orders must load (the server does not start
-   * without its configured policy: never fail open); secondaries start from
-   * their copy on disk and transfer in the background.
+   * Load every source; resolves once every zone has loaded once or failed
+   * (the server's startup gate opens then). Files and orders must load: the
+   * server does not start without its configured policy (never fail open).
+   * A secondary with a copy on disk serves it at once and transfers in the
+   * background; one without waits for its first transfer, which may fail (an
+   * unreachable primary: refused at once, or the transfer timeout): the
+   * server then starts without that zone, reported as not enforced, and the
+   * transfer is retried (docs/CONFIG.md "rpz").
    */
   async start(): Promise<void> {
     this.slots = this.makeSlots(this.loaded.config);
@@ -164,6 +173,8 @@ export class PolicyManager {
     }
     if (errors.length) throw new Error(`policy not loaded:\n${errors.join('\n')}`);
     await this.startSecondaries();
+    // The first transfer of every zone that has nothing to serve yet, in parallel.
+    await Promise.all(this.slots.filter((s) => s.secondary && !s.built).map((s) => s.secondary!.idle()));
     this.swap();
     this.watchFiles();
   }
@@ -419,6 +430,7 @@ export class PolicyManager {
             for (const rr of records) b.add(rr);
             s.built = b.build();
             s.status.expired = false;
+            if (kind === 'disk') s.status.savedSerial = serial;
             this.record(s, true, { serial, rules: s.built.ruleCount, skipped: s.built.counts.skipped });
             this.deps.logger.info({ zone: label, serial, kind, rules: s.built.ruleCount }, 'policy zone transferred');
             this.swap();
@@ -427,8 +439,21 @@ export class PolicyManager {
           }
         },
         onError: (err) => {
-          s.status = { ...s.status, error: err.message };
-          this.deps.logger.warn({ zone: label, code: err.code, err: err.message }, 'zone transfer problem; the previous version keeps serving');
+          if (err.code === 'VERDICT_ERR_XFR_STORE' && s.built) {
+            // The zone in memory is served; only the copy for the next start is behind.
+            s.status = { ...s.status, storeError: err.message };
+            this.deps.metrics?.zoneStoreFailures.labels(label).inc();
+            this.deps.logger.error({ zone: label, code: err.code, err: err.message }, 'cannot save the zone copy to disk; the zone serves from memory, the previous copy stays on disk');
+          } else if (!s.built) {
+            this.record(s, false, { error: `${err.message} (not enforced until a transfer succeeds)` });
+          } else {
+            s.status = { ...s.status, error: err.message };
+            this.deps.logger.warn({ zone: label, code: err.code, err: err.message }, 'zone transfer problem; the previous version keeps serving');
+          }
+        },
+        onSaved: (serial) => {
+          s.status.savedSerial = serial;
+          delete s.status.storeError;
         },
         onExpired: () => {
           s.status.expired = true;

@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import type { Message } from '../../dns/message.js';
 import { nameKey } from '../../dns/name.js';
 
-interface Entry {
+export interface AnswerEntry {
   wire: Buffer;
   /** Byte offsets of every TTL field (OPT excluded). */
   ttls: number[];
@@ -50,7 +50,7 @@ export function ttlOffsets(wire: Buffer): number[] {
 }
 
 export class AnswerCache {
-  private readonly lru: LRUCache<string, Entry>;
+  private readonly lru: LRUCache<string, AnswerEntry>;
   hits = 0;
 
   constructor(maxEntries: number, private readonly now: () => number = Date.now) {
@@ -77,23 +77,43 @@ export class AnswerCache {
     // The question name must sit uncompressed at offset 12 of the raw query (it always
     // does in real queries); otherwise take the ordinary path.
     if (raw.compare(qname, 0, qname.length, 12, 12 + qname.length) !== 0) return undefined;
+    return this.replyAt(key, raw, 12 + qname.length, maxSize);
+  }
+
+  /** As `reply`, for a raw query whose question name is the bytes 12..qEnd (the fast path). */
+  replyAt(key: string, raw: Buffer, qEnd: number, maxSize: number): Buffer | undefined {
+    const e = this.lookup(key, maxSize);
+    return e && this.patch(e, raw, qEnd);
+  }
+
+  /** The live entry for `key` if its reply fits `maxSize`; no side effect but expiry. */
+  lookup(key: string, maxSize: number): AnswerEntry | undefined {
     const e = this.lru.get(key);
     if (!e) return undefined;
-    const now = this.now();
-    if (now >= e.expires) {
+    if (this.now() >= e.expires) {
       this.lru.delete(key);
       return undefined;
     }
-    if (e.wire.length > maxSize) return undefined;
+    return e.wire.length > maxSize ? undefined : e;
+  }
+
+  /** A copy of the entry's reply made the client's own (see `reply`); counts a hit. */
+  patch(e: AnswerEntry, raw: Buffer, qEnd: number): Buffer {
     const out = Buffer.allocUnsafe(e.wire.length);
     e.wire.copy(out);
     out[0] = raw[0]!;
     out[1] = raw[1]!;
     out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
     // The question name sits at offset 12 in both, of equal length: take the client's case.
-    qname.copy(out, 12);
-    const elapsed = Math.floor((now - e.created) / 1000);
-    if (elapsed > 0) for (const o of e.ttls) out.writeUInt32BE(Math.max(0, out.readUInt32BE(o) - elapsed), o);
+    raw.copy(out, 12, 12, qEnd);
+    const elapsed = Math.floor((this.now() - e.created) / 1000);
+    if (elapsed > 0) {
+      const ttls = e.ttls;
+      for (let i = 0; i < ttls.length; i++) {
+        const o = ttls[i]!;
+        out.writeUInt32BE(Math.max(0, out.readUInt32BE(o) - elapsed), o);
+      }
+    }
     this.hits++;
     return out;
   }

@@ -2,6 +2,10 @@
  * The resolver's record cache: RRsets, negative answers (RFC 2308) and, through
  * cached NS RRsets and their glue, the delegations. Bounded by entry count
  * (lru-cache); expiry is ours so TTLs count down in answers.
+ *
+ * With serve-stale (RFC 8767, `maxStaleTtl` > 0) an expired entry is kept up to
+ * `maxStaleTtl` seconds past its expiry. The ordinary getters never see it; only
+ * `getStale()` does, for the iterator's answer of last resort.
  */
 import { LRUCache } from 'lru-cache';
 import { Type } from '../../dns/constants.js';
@@ -21,6 +25,10 @@ interface RRsetEntry {
   records: Record[];
   /** Absolute expiry, ms. */
   expires: number;
+  /** Kept (expired, for serve-stale) until then, ms; equal to `expires` when not kept. */
+  keepUntil: number;
+  /** When stored, ms: of two stale entries, the later one is the truth. */
+  stored: number;
   trust: Trust;
 }
 
@@ -28,6 +36,8 @@ interface NegativeEntry {
   kind: 'nxdomain' | 'nodata';
   soa: Record[];
   expires: number;
+  keepUntil: number;
+  stored: number;
 }
 
 type Entry = RRsetEntry | NegativeEntry;
@@ -36,6 +46,8 @@ export interface CacheOptions {
   maxEntries: number;
   maxTtl: number;
   maxNegativeTtl: number;
+  /** Seconds an expired entry is kept for serve-stale (RFC 8767 4, "maximum stale timer"); 0 or absent: none. */
+  maxStaleTtl?: number;
   now?: () => number;
 }
 
@@ -43,6 +55,9 @@ export interface Negative {
   kind: 'nxdomain' | 'nodata';
   soa: Record[];
 }
+
+/** Expired data kept for serve-stale: an RRset (of the type asked, or a CNAME) or a negative answer. */
+export type Stale = { kind: 'rrset'; records: Record[] } | Negative;
 
 /** `name/type` key. */
 function key(name: Name, type: number): string {
@@ -60,26 +75,68 @@ function nxKey(name: Name): string {
 export class ResolverCache {
   private readonly lru: LRUCache<string, Entry>;
   private readonly now: () => number;
+  private readonly keepMs: number;
   hits = 0;
   misses = 0;
 
   constructor(private readonly opts: CacheOptions) {
     this.lru = new LRUCache({ max: opts.maxEntries });
     this.now = opts.now ?? Date.now;
+    this.keepMs = (opts.maxStaleTtl ?? 0) * 1000;
   }
 
   get size(): number {
     return this.lru.size;
   }
 
+  /** A fresh entry; an expired one is deleted unless serve-stale keeps it. */
   private live(k: string): Entry | undefined {
     const e = this.lru.get(k);
     if (!e) return undefined;
-    if (e.expires <= this.now()) {
+    const now = this.now();
+    if (e.expires <= now) {
+      if (e.keepUntil <= now) this.lru.delete(k);
+      return undefined;
+    }
+    return e;
+  }
+
+  /** An expired entry still kept for serve-stale. */
+  private expired(k: string): Entry | undefined {
+    const e = this.lru.get(k);
+    if (!e) return undefined;
+    const now = this.now();
+    if (e.expires > now) return undefined;
+    if (e.keepUntil <= now) {
       this.lru.delete(k);
       return undefined;
     }
     return e;
+  }
+
+  /**
+   * RFC 8767: expired data for `name`/`type`, every TTL set to `ttl`: the RRset,
+   * else a CNAME at the name, else a negative answer; of several, the one stored
+   * last (a name that became NXDOMAIN is not brought back by its older RRset).
+   * Only data good enough to answer with (Trust.Answer and better).
+   */
+  getStale(name: Name, type: number, ttl: number): Stale | undefined {
+    if (this.keepMs === 0) return undefined;
+    let e: Entry | undefined;
+    const keys = type === Type.CNAME ? [key(name, type), nxKey(name)] : [key(name, type), key(name, Type.CNAME), nxKey(name)];
+    for (const k of keys) {
+      const x = this.expired(k);
+      if (!x || (x.kind === 'rrset' && x.trust < Trust.Answer)) continue;
+      if (!e || x.stored > e.stored) e = x;
+    }
+    if (!e) return undefined;
+    if (e.kind === 'rrset') return { kind: 'rrset', records: e.records.map((r) => ({ ...r, ttl })) };
+    return { kind: e.kind, soa: e.soa.map((r) => ({ ...r, ttl })) };
+  }
+
+  /** Keep-until of an entry expiring at `expires` after `ttl` s: TTL 0 data is never kept (it was not to be cached at all). */
+  private keepUntil(expires: number, ttl: number): number {
+    return ttl > 0 ? expires + this.keepMs : expires;
   }
 
   /** Records with their remaining TTL; undefined when absent or expired. */
@@ -104,7 +161,9 @@ export class ResolverCache {
     if (old && old.kind === 'rrset' && old.trust > trust) return;
     // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest.
     const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl));
-    this.lru.set(k, { kind: 'rrset', records: records.map((r) => ({ ...r, ttl })), expires: this.now() + ttl * 1000, trust });
+    const now = this.now();
+    const expires = now + ttl * 1000;
+    this.lru.set(k, { kind: 'rrset', records: records.map((r) => ({ ...r, ttl })), expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust });
     if (old && old.kind !== 'rrset') this.lru.delete(nxKey(first.name));
   }
 
@@ -116,7 +175,9 @@ export class ResolverCache {
     else ttl = Math.min(ttl, 60); // no SOA: cache briefly (RFC 2308 5 says SHOULD NOT; keep it short)
     if (ttl <= 0) return;
     const soaCopy = soa.map((r) => ({ ...r, ttl }));
-    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), { kind, soa: soaCopy, expires: this.now() + ttl * 1000 });
+    const now = this.now();
+    const expires = now + ttl * 1000;
+    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), { kind, soa: soaCopy, expires, keepUntil: this.keepUntil(expires, ttl), stored: now });
   }
 
   getNegative(name: Name, type: number): Negative | undefined {

@@ -15,8 +15,13 @@
  * CNAME chains are followed by `resolve()`, one Resolution per name, sharing one
  * `Budget` per client query (queries sent, depth, deadline; hard limits as in
  * hickory-dns). Identical concurrent questions share one Resolution (Unbound's mesh).
+ *
+ * Serve-stale (RFC 8767, `IteratorOptions.serveStale`) wraps a client's
+ * resolution: expired data kept by the cache answers when resolution fails or
+ * is slow. It never feeds the iterator's own lookups (zone cuts, NS addresses).
  */
 import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { Class, Ede, Rcode, Type } from '../../dns/constants.js';
 import type { Message, Record } from '../../dns/message.js';
 import { isSubdomain, labelCount, Name, nameFromText, nameKey, namesEqual, nameToText, parentName, replaceSuffix, ROOT } from '../../dns/name.js';
@@ -48,6 +53,18 @@ export interface IteratorOptions {
   maxNsLookups?: number;
   /** Upstream port (53 on the internet; tests may use another). */
   port?: number;
+  /** Serve-stale (RFC 8767); absent: off. The cache must keep expired data (CacheOptions.maxStaleTtl). */
+  serveStale?: ServeStaleOptions;
+}
+
+/** The timers of RFC 8767 5 that are the iterator's (the cache keeps the "maximum stale timer"). */
+export interface ServeStaleOptions {
+  /** TTL of stale records in replies, seconds (RFC 8767 4: 30). */
+  answerTtl: number;
+  /** "Client response timer", ms: past it, stale data answers while the resolution goes on. */
+  clientTimeoutMs: number;
+  /** "Failure recheck timer", ms: after a failed refresh, stale data answers at once, nothing is asked. */
+  failureRecheckMs: number;
 }
 
 /** Shared by every step of one client query. */
@@ -79,6 +96,16 @@ export interface Resolved {
   names: Name[];
 }
 
+/** A chain that stopped at a name its step source knew nothing of: what was gathered until then. */
+interface Unfinished {
+  unfinished: true;
+  answers: Record[];
+  names: Name[];
+}
+
+/** Most questions remembered with a failed refresh (serve-stale); the least recent are forgotten. */
+const MAX_REFRESH_FAILURES = 10_000;
+
 export class ResolveError extends Error {
   constructor(readonly ede: { code: number; text: string }) {
     super(ede.text);
@@ -96,6 +123,8 @@ export class Iterator {
   private readonly rootNs: Name[];
   private readonly allowLoopback: boolean;
   private nextPrime = 0;
+  /** Serve-stale: `name/type` of client questions whose refresh failed -> when it may be tried again (ms). */
+  private readonly refreshFailed?: LRUCache<string, number>;
 
   constructor(
     private readonly opts: IteratorOptions,
@@ -107,21 +136,39 @@ export class Iterator {
     this.rootNs = opts.rootHints.map((h) => nameFromText(h.name.endsWith('.') ? h.name : h.name + '.'));
     // DESIGN.md: loopback name servers are used only in a lab whose roots are on loopback.
     this.allowLoopback = opts.rootHints.length > 0 && opts.rootHints.every((h) => isLoopback(h.address));
+    if (opts.serveStale) this.refreshFailed = new LRUCache({ max: MAX_REFRESH_FAILURES });
   }
 
   newBudget(): Budget {
     return { queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set(), nsLookups: this.opts.maxNsLookups ?? 16 };
   }
 
-  /** Resolve a question, following CNAME/DNAME chains; `cacheOnly` for RD=0 queries. */
-  async resolve(qname: Name, qtype: number, budget: Budget, cacheOnly = false): Promise<Resolved> {
+  /**
+   * Resolve a client's question, following CNAME/DNAME chains; `cacheOnly` for
+   * RD=0 queries. With serve-stale, stale data may answer (EDE 3).
+   */
+  resolve(qname: Name, qtype: number, budget: Budget, cacheOnly = false): Promise<Resolved> {
+    if (cacheOnly) return this.follow(qname, qtype, (name) => this.fromCache(name, qtype)).then((r) => ('unfinished' in r ? notInCache(r) : r));
+    const stale = this.opts.serveStale;
+    if (stale && qtype !== Type.ANY) return this.resolveOrStale(qname, qtype, budget, stale);
+    return this.chase(qname, qtype, budget);
+  }
+
+  /** Resolve from the cache and upstream, fresh data only (also the iterator's own lookups of NS names). */
+  chase(qname: Name, qtype: number, budget: Budget): Promise<Resolved> {
+    // lookup() always has a step, so the chain always finishes.
+    return this.follow(qname, qtype, (name) => this.lookup(name, qtype, budget)) as Promise<Resolved>;
+  }
+
+  /** Follow the chain from `qname`, each name's step from `next`; unfinished where `next` has none. */
+  private async follow(qname: Name, qtype: number, next: (name: Name) => Step | undefined | Promise<Step>): Promise<Resolved | Unfinished> {
     const answers: Record[] = [];
     const names: Name[] = [qname];
     const seen = new Set<string>([nameKey(qname)]);
     let name = qname;
     for (let hop = 0; ; hop++) {
-      const step = cacheOnly ? this.fromCache(name, qtype) : await this.lookup(name, qtype, budget);
-      if (!step) return { rcode: answers.length ? Rcode.NOERROR : Rcode.REFUSED, answers, authority: [], names, ...(answers.length ? {} : { ede: { code: Ede.OTHER, text: 'not in cache (recursion not desired)' } }) };
+      const step = await next(name);
+      if (!step) return { unfinished: true, answers, names };
       switch (step.kind) {
         case 'answer':
           answers.push(...step.records);
@@ -146,6 +193,63 @@ export class Iterator {
         }
       }
     }
+  }
+
+  /**
+   * RFC 8767 5: expired data answers when the resolution fails, when it is still
+   * going as the client response timer fires (it goes on and refreshes the
+   * cache), and at once while a failed refresh's recheck timer runs. Fresh data
+   * always wins: stale data is read only where the cache has no fresh step.
+   */
+  private async resolveOrStale(qname: Name, qtype: number, budget: Budget, o: ServeStaleOptions): Promise<Resolved> {
+    const cached = this.fromCache(qname, qtype);
+    // A fresh final answer, or nothing stale to fall back on: plain resolution.
+    if ((cached && cached.kind !== 'cname') || (!cached && !this.cache.getStale(qname, qtype, o.answerTtl))) return this.chase(qname, qtype, budget);
+    const k = nameKey(qname) + '/' + qtype;
+    const failures = this.refreshFailed!;
+    const retryAt = failures.get(k);
+    if (retryAt !== undefined && this.now() < retryAt) {
+      const stale = await this.staleAnswer(qname, qtype, `refresh failed, next attempt in ${Math.ceil((retryAt - this.now()) / 1000)} s`);
+      if (stale) return stale;
+    }
+    const fresh = this.chase(qname, qtype, budget).then((r) => {
+      if (r.rcode === Rcode.SERVFAIL) failures.set(k, this.now() + o.failureRecheckMs);
+      else failures.delete(k);
+      return r;
+    });
+    fresh.catch(() => undefined); // still awaited below, unless stale data has answered first
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((done) => { timer = setTimeout(() => done(undefined), o.clientTimeoutMs); });
+    let r = await Promise.race([fresh, late]).finally(() => clearTimeout(timer));
+    if (!r) {
+      const stale = await this.staleAnswer(qname, qtype, `no answer after ${o.clientTimeoutMs} ms, still resolving`);
+      if (stale) return stale;
+      r = await fresh;
+    }
+    if (r.rcode !== Rcode.SERVFAIL) return r;
+    return (await this.staleAnswer(qname, qtype, r.ede?.text ?? 'resolution failed')) ?? r;
+  }
+
+  /**
+   * The chain from the cache, each step fresh if it can be, else stale (TTLs
+   * set to the stale answer TTL, RFC 8767 4), with EDE 3 (RFC 8914 4.4).
+   * Undefined when a step is missing or the chain is broken.
+   */
+  private async staleAnswer(qname: Name, qtype: number, why: string): Promise<Resolved | undefined> {
+    const ttl = this.opts.serveStale!.answerTtl;
+    let usedStale = false;
+    const r = await this.follow(qname, qtype, (name): Step | undefined => {
+      const fresh = this.fromCache(name, qtype);
+      if (fresh) return fresh;
+      const s = this.cache.getStale(name, qtype, ttl);
+      if (!s) return undefined;
+      usedStale = true;
+      if (s.kind !== 'rrset') return s;
+      const cname = s.records[0]!.type === Type.CNAME && qtype !== Type.CNAME;
+      return cname ? { kind: 'cname', record: s.records[0]! } : { kind: 'answer', records: s.records };
+    });
+    if ('unfinished' in r || r.rcode === Rcode.SERVFAIL) return undefined;
+    return usedStale ? { ...r, ede: { code: Ede.STALE_ANSWER, text: why } } : r;
   }
 
   /** A step answered from the cache alone, or undefined. */
@@ -272,6 +376,12 @@ export class Iterator {
     }
     return { nsNames, nsAddresses };
   }
+}
+
+/** What an RD=0 query gets when the cache cannot finish its chain. */
+function notInCache(u: Unfinished): Resolved {
+  if (u.answers.length) return { rcode: Rcode.NOERROR, answers: u.answers, authority: [], names: u.names };
+  return { rcode: Rcode.REFUSED, answers: [], authority: [], names: u.names, ede: { code: Ede.OTHER, text: 'not in cache (recursion not desired)' } };
 }
 
 export function rdataToIp(r: Record): string {
@@ -423,7 +533,7 @@ class Resolution {
       this.budget.nsLookups--;
       this.budget.resolvingNs.add(k);
       try {
-        const r = await this.it.resolve(ns, Type.A, this.budget);
+        const r = await this.it.chase(ns, Type.A, this.budget);
         for (const rr of r.answers) if (rr.type === Type.A && namesEqual(rr.name, r.names[r.names.length - 1]!)) out.push(rdataToIp(rr));
       } catch {
         // that NS name is unusable; try the next

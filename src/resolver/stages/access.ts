@@ -4,7 +4,7 @@ import { errorReply } from '../../dns/reply.js';
 import { isLoopback } from '../acl.js';
 import type { AccessList } from '../acl.js';
 import type { RateLimiter } from '../ratelimit.js';
-import type { RequestContext, Stage, StageResult } from '../context.js';
+import type { RequestContext, Stage, StageResult, TransportKind } from '../context.js';
 
 export class AccessStage implements Stage {
   readonly name = 'access';
@@ -18,10 +18,20 @@ export class AccessStage implements Stage {
     this.limitLoopback = limitLoopback;
   }
 
+  /** The fast path's check: allowed and within its rate (takes a token when a limit applies). */
+  admits(address: string, transport: TransportKind): boolean {
+    return this.acl.allows(address) && this.withinRate(address, transport);
+  }
+
+  /** TCP proves the source address, and loopback is exempt unless configured: no limit there. */
+  private withinRate(address: string, transport: TransportKind): boolean {
+    if (!this.limiter || transport === 'tcp' || (!this.limitLoopback && isLoopback(address))) return true;
+    return this.limiter.take(address);
+  }
+
   handle(ctx: RequestContext): StageResult {
     if (this.acl.allows(ctx.client.address)) {
-      if (!this.limiter || ctx.transport === 'tcp' || (!this.limitLoopback && isLoopback(ctx.client.address))) return 'next';
-      if (this.limiter.take(ctx.client.address)) return 'next';
+      if (this.withinRate(ctx.client.address, ctx.transport)) return 'next';
       ctx.notes.dropReason = 'ratelimit';
       return 'drop'; // over its rate: silence, so a spoofed flood gets no reflection
     }

@@ -21,7 +21,8 @@ export class RespondStage implements Stage {
     }
     const full = encodeMessage(ctx.response);
     ctx.wire = full.length <= ctx.maxSize ? full : encodeMessage(ctx.response, ctx.maxSize);
-    // Unmodified resolver answers go to the wire-form answer cache, for their smallest TTL.
+    // Unmodified resolver answers go to the wire-form answer cache, for their smallest TTL;
+    // never one with an EDE (a stale answer, RFC 8767, must not outlive its refresh).
     const key = ctx.notes.answerKey as string | undefined;
     const r = ctx.resolved;
     if (key && r && !ctx.notes.rewritten && (r.rcode === 0 || r.rcode === 3) && !r.ede) {

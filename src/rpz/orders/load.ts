@@ -20,17 +20,20 @@
  *   an order marked `example: true` that is in force.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { glob } from 'tinyglobby';
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import type { z } from 'zod';
+import { MIB, nestingProblem, readTextBoundedAsync, toJSBounded, YamlLimitError } from '../../config/yaml-limits.js';
 import { normalizeDomainName, orderFileSchema } from './schema.js';
 import type { DeclaredStatus, Order, OrderAction, OrderFile, SourcePos, StatusChange } from './schema.js';
 import { addDays, addMonths, formatInZone, isCalendarDate, isTimeZone, orderState, zonedMidnight } from './state.js';
 
 export const DEFAULT_TIMEZONE = 'Europe/Paris';
+
+/** An order lists its names, some thousands at most: a file far bigger is refused unread. */
+export const MAX_ORDER_BYTES = 4 * MIB;
 
 /** One problem with an order file. `line` is 0 when it concerns the whole file. */
 export interface OrderProblem {
@@ -141,6 +144,8 @@ function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[],
 export function parseOrder(text: string, file: string, opts: ParseOptions = {}): ParsedOrder {
   const errors: OrderError[] = [];
   const warnings: OrderWarning[] = [];
+  const deep = nestingProblem(text, file);
+  if (deep) return { errors: [{ code: 'yaml', file, line: deep.line, column: deep.col, path: '', message: deep.reason }], warnings };
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const loc = new Locator(doc, lc);
@@ -152,12 +157,13 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
     errors.push({ code: 'schema', file, line: 1, column: 1, path: '', message: 'expected a mapping (one order per file)' });
     return { errors, warnings };
   }
-  // toJS() throws on alias expansion past yaml's limit ("billion laughs"): a reported error, not a crash.
+  // Alias expansion past the limit ("billion laughs"): a reported error, not a crash.
   let data: unknown;
   try {
-    data = doc.toJS();
+    data = toJSBounded(doc, lc, file);
   } catch (e) {
-    errors.push({ code: 'yaml', file, line: 1, column: 1, path: '', message: `cannot expand the document: ${(e as Error).message}` });
+    const at = e instanceof YamlLimitError ? { line: e.line, column: e.col, message: e.reason } : { line: 1, column: 1, message: `cannot expand the document: ${(e as Error).message}` };
+    errors.push({ code: 'yaml', file, path: '', ...at });
     return { errors, warnings };
   }
   const parsed = orderFileSchema.safeParse(data);
@@ -435,9 +441,9 @@ export async function loadOrders(patterns: string[], baseDir: string, opts: Load
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(resolve(baseDir, file), 'utf8');
+      text = await readTextBoundedAsync(resolve(baseDir, file), MAX_ORDER_BYTES);
     } catch (e) {
-      errors.push({ code: 'read', file, line: 0, column: 0, path: '', message: `cannot read: ${(e as Error).message}` });
+      errors.push({ code: 'read', file, line: 0, column: 0, path: '', message: e instanceof YamlLimitError ? e.reason : `cannot read: ${(e as Error).message}` });
       continue;
     }
     const r = parseOrder(text, file, opts);

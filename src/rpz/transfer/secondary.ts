@@ -190,6 +190,8 @@ export interface SecondaryZoneOptions {
   onUpdate?(records: readonly Record[], serial: number, kind: UpdateKind): void;
   /** A failed refresh, transfer or save; the previous zone keeps serving. */
   onError?(err: TransferError): void;
+  /** The copy on disk now holds `serial` (after a transfer; a failed save calls onError instead). */
+  onSaved?(serial: number): void;
   /** `expire` passed without contact with the primary: stop enforcing the zone. */
   onExpired?(): void;
   /** Every refresh outcome, for metrics (verdict_zone_transfers_total{kind,result}). */
@@ -444,6 +446,7 @@ export class SecondaryZone extends EventEmitter {
       if (o.store) {
         try {
           await o.store.save(records, this.currentSerial, this.lastContact);
+          o.onSaved?.(this.currentSerial);
         } catch (e) {
           this.counters.storeFailures++;
           this.report(e);
