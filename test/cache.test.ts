@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import { Type } from '../src/dns/constants.js';
 import type { Record } from '../src/dns/message.js';
 import { nameFromText } from '../src/dns/name.js';
-import { ResolverCache, Trust } from '../src/resolver/cache/cache.js';
+import { packRecords, ResolverCache, Trust } from '../src/resolver/cache/cache.js';
+import { decodeMessage, emptyMessage, encodeMessage } from '../src/dns/message.js';
+import { AnswerCache } from '../src/resolver/cache/answers.js';
 
 const n = (t: string) => nameFromText(t);
 const a = (owner: string, ttl: number): Record => ({ name: n(owner), type: Type.A, class: 1, ttl, rdata: Buffer.from([192, 0, 2, 1]) });
@@ -143,4 +145,30 @@ test('serve-stale: stale entries count against max_entries (LRU)', () => {
   assert.equal(cache.size, 100);
   assert.equal(cache.getStale(n('old0.example.'), Type.A, 30), undefined, 'the least recently used stale entries made room');
   assert.ok(cache.getStale(n('old99.example.'), Type.A, 30));
+});
+
+test('cached records and answers own their bytes: no decoded buffer pins a shared 8 KiB pool slab', () => {
+  // Records as the decoder makes them: small Buffers carved from Node's shared pool.
+  const m = emptyMessage({ qr: true, questions: [{ name: nameFromText('www.example.com.'), type: Type.A, class: 1 }] });
+  for (let i = 1; i <= 3; i++) m.answers.push({ name: nameFromText('www.example.com.'), type: Type.A, class: 1, ttl: 300 + i, rdata: Buffer.from([192, 0, 2, i]) });
+  const decoded = decodeMessage(encodeMessage(m)).answers;
+  assert.ok(decoded[0]!.rdata.buffer.byteLength >= 8192, 'the decoder\'s buffers come from the pool (the premise)');
+  const packed = packRecords(decoded, 60);
+  const arena = packed[0]!.name.buffer;
+  assert.equal(arena.byteLength, 17 + 3 * 4, 'one buffer the size of the data: the owner once, three RDATA');
+  for (const r of packed) {
+    assert.equal(r.name.buffer, arena);
+    assert.equal(r.rdata.buffer, arena);
+    assert.equal(r.ttl, 60);
+  }
+  assert.deepEqual(packed.map((r) => [...r.rdata]), decoded.map((r) => [...r.rdata]));
+  const cache = new ResolverCache({ maxEntries: 10, maxTtl: 3600, maxNegativeTtl: 900 });
+  cache.putRRset(decoded, Trust.Answer);
+  const got = cache.getRRset(nameFromText('www.example.com.'), Type.A)!;
+  assert.equal(got[0]!.rdata.buffer.byteLength, 29, 'the cache keeps the packed copy');
+  const answers = new AnswerCache(10);
+  const wire = encodeMessage(m);
+  answers.store('k', Buffer.concat([wire]), 60);
+  const e = answers.lookup('k', 4096)!;
+  assert.equal(e.wire.buffer.byteLength, wire.length, 'the answer cache keeps an unpooled copy');
 });

@@ -80,6 +80,42 @@ test('off-path flood: 0 forged answers accepted in 10,000 attempts', async () =>
     if (r.message.answers[0]!.rdata[0] === 203) forgedAccepted++;
   }
   assert.equal(forgedAccepted, 0);
+  // The figure: every one of the 10,000 forgeries reached the query's socket before the real
+  // answer and was counted as not matching (none was lost on the way, none was taken).
+  assert.equal(t.stats.mismatched, 10_000);
+});
+
+test('blind off-path flood: 10,000 forgeries with any ID (the real one included) but not the 0x20 case: 0 accepted', async () => {
+  // An attacker who cannot see the query guesses the ID from all 65,536 values and writes the
+  // name in lower case; here it is even granted the source port. A guessed ID that matches is
+  // still refused: the question must come back byte for byte as sent, in the mixed case of
+  // the query (0x20, draft-vixie-dnsext-dns0x20).
+  let idHits = 0;
+  const serverPort = await udpServer((q, _raw, reply) => {
+    const lower = { ...q.questions[0]!, name: Buffer.from(q.questions[0]!.name.toString('latin1').toLowerCase(), 'latin1') };
+    const forged = { ...answerFor(q, [203, 0, 113, 66]), questions: [lower] };
+    for (let i = 0; i < 100; i++) {
+      // Every 25th guess is the real ID, as a lucky attacker's would be.
+      const id = i % 25 === 0 ? q.id : Math.floor(Math.random() * 65536);
+      if (id === q.id) idHits++;
+      reply(encodeMessage({ ...forged, id }));
+    }
+    setTimeout(() => reply(encodeMessage(answerFor(q, [192, 0, 2, 1]))), 5);
+  });
+  const t = new NetTransport();
+  let forgedAccepted = 0;
+  let caseless = 0;
+  for (let i = 0; i < 100; i++) {
+    // 14 letters per name: 2^14 case patterns. When the sent name happens to be all lower case
+    // (1 in 16,384) the attacker guessed the case too; that is the attack's cost, not a defect.
+    const r = await t.query({ address: ADDR, port: serverPort, name: nameFromText(`q${i}abcdef.example.`), type: Type.A, timeoutMs: 2000 });
+    const guessable = r.sentName.equals(nameFromText(`q${i}abcdef.example.`));
+    if (guessable) caseless++;
+    else if (r.message.answers[0]!.rdata[0] === 203) forgedAccepted++;
+  }
+  assert.ok(idHits >= 400, `${idHits} forgeries carried the real ID`);
+  assert.equal(forgedAccepted, 0);
+  if (caseless === 0) assert.equal(t.stats.mismatched, 10_000);
 });
 
 test('a truncated UDP answer is retried over TCP', async () => {

@@ -65,7 +65,11 @@ export class AnswerCache {
   store(key: string, wire: Buffer, ttl: number): void {
     if (ttl <= 0) return;
     const now = this.now();
-    this.lru.set(key, { wire: Buffer.from(wire), ttls: ttlOffsets(wire), created: now, expires: now + ttl * 1000 });
+    // Unpooled copy: a pooled one would keep its whole 8 KiB slab alive as long as the entry
+    // lives (see packRecords in cache.ts).
+    const copy = Buffer.allocUnsafeSlow(wire.length);
+    wire.copy(copy);
+    this.lru.set(key, { wire: copy, ttls: ttlOffsets(wire), created: now, expires: now + ttl * 1000 });
   }
 
   /**

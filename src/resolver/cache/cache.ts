@@ -42,6 +42,39 @@ interface NegativeEntry {
 
 type Entry = RRsetEntry | NegativeEntry;
 
+/**
+ * Copies of `records` (TTL set to `ttl`) whose names and RDATA all live in one
+ * unpooled buffer. Decoded names and RDATA are small Buffers carved from
+ * Node's shared 8 KiB pool, and a cached one kept its whole slab alive: about
+ * 3 KiB of resident memory per cache entry in bench:soak, where the data is
+ * ~100 bytes. One allocation per entry, sized to the data, pins nothing else.
+ * Records with the same owner (every record of an RRset) share its bytes.
+ */
+export function packRecords(records: readonly Record[], ttl: number): Record[] {
+  const same = (a: Name, b: Name | undefined) => b !== undefined && (a === b || a.equals(b));
+  let total = 0;
+  let prev: Name | undefined;
+  for (const r of records) {
+    if (!same(r.name, prev)) total += r.name.length;
+    prev = r.name;
+    total += r.rdata.length;
+  }
+  const arena = Buffer.allocUnsafeSlow(total);
+  let o = 0;
+  const put = (b: Buffer): Buffer => {
+    b.copy(arena, o);
+    o += b.length;
+    return arena.subarray(o - b.length, o);
+  };
+  let name: Name | undefined;
+  prev = undefined;
+  return records.map((r) => {
+    if (!same(r.name, prev)) name = put(r.name);
+    prev = r.name;
+    return { name: name!, type: r.type, class: r.class, ttl, rdata: put(r.rdata) };
+  });
+}
+
 export interface CacheOptions {
   maxEntries: number;
   maxTtl: number;
@@ -163,7 +196,7 @@ export class ResolverCache {
     const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl));
     const now = this.now();
     const expires = now + ttl * 1000;
-    this.lru.set(k, { kind: 'rrset', records: records.map((r) => ({ ...r, ttl })), expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust });
+    this.lru.set(k, { kind: 'rrset', records: packRecords(records, ttl), expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust });
     if (old && old.kind !== 'rrset') this.lru.delete(nxKey(first.name));
   }
 
@@ -174,7 +207,7 @@ export class ResolverCache {
     if (s && s.rdata.length >= 20) ttl = Math.min(ttl, s.ttl, s.rdata.readUInt32BE(s.rdata.length - 4));
     else ttl = Math.min(ttl, 60); // no SOA: cache briefly (RFC 2308 5 says SHOULD NOT; keep it short)
     if (ttl <= 0) return;
-    const soaCopy = soa.map((r) => ({ ...r, ttl }));
+    const soaCopy = packRecords(soa, ttl);
     const now = this.now();
     const expires = now + ttl * 1000;
     this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), { kind, soa: soaCopy, expires, keepUntil: this.keepUntil(expires, ttl), stored: now });
