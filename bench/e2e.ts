@@ -420,6 +420,16 @@ function rssMiB(pid: number): number {
   const m = /VmRSS:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+/**
+ * Where the resident memory is: anonymous (heaps, tables) and file-backed
+ * (the binary's pages: about 42 MiB of node's own), and the peak (VmHWM),
+ * which a zone load sets.
+ */
+function rssDetail(pid: number): string {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+([0-9]+) kB`).exec(s)?.[1] ?? NaN) / 1024;
+  return `anonymous ${kb('RssAnon').toFixed(0)}, file ${kb('RssFile').toFixed(0)}, peak ${kb('VmHWM').toFixed(0)} MiB`;
+}
 
 interface Perf { sent: number; completed: number; lost: number; qps: number; meanMs: number; p99Ms: number; rcodes: string; cpuUs: number; seconds: number; maxMs: number; stamped: [number, number][] }
 
@@ -654,7 +664,7 @@ async function main(): Promise<void> {
         res.cachedCpuUs = median(cached.map((r) => r.cpuUs));
         res.cachedRuns = cached.map((r) => Math.round(r.qps));
         res.rssMiB = rssMiB(run.pid);
-        out(`  VmRSS ${res.rssMiB.toFixed(0)} MiB`);
+        out(`  VmRSS ${res.rssMiB.toFixed(0)} MiB (${rssDetail(run.pid)})`);
         // 4: offered load at 80% of Verdict's saturation.
         if (rate === undefined && res.cachedQps) {
           rate = 0.8 * res.cachedQps;
@@ -705,7 +715,7 @@ async function main(): Promise<void> {
         res.bigMeanMs = median(cached.map((r) => r.meanMs));
         res.bigRuns = cached.map((r) => Math.round(r.qps));
         res.bigRssMiB = rssMiB(run.pid);
-        out(`  VmRSS with ${RULES.toLocaleString('en')} rules: ${res.bigRssMiB.toFixed(0)} MiB`);
+        out(`  VmRSS with ${RULES.toLocaleString('en')} rules: ${res.bigRssMiB.toFixed(0)} MiB (${rssDetail(run.pid)})`);
       } catch (e) {
         res.notes.push(`big zone: ${(e as Error).message}`);
         out(`  FAILED with the big zone: ${(e as Error).message}`);

@@ -2,17 +2,21 @@
 /**
  * verdict serve | check | orders … | lab | demo
  * The command line is a contract (DESIGN.md): extend it, never rename.
+ *
+ * Each command imports what it needs when it runs (config, resolver, lab,
+ * orders, mirrors), so that `serve` neither loads nor keeps in memory the
+ * modules only the other commands use, and so that the young-generation cap
+ * below is in place before the heavy modules load.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config/load.js';
 import { resolve } from 'node:path';
-import { controlRequest } from './control/client.js';
-import { Verdict } from './resolver/verdict.js';
-import { isClusterWorker, runPrimary, runWorker } from './resolver/cluster.js';
-import { demo, lab } from './lab/cli.js';
-import { ordersCommand } from './rpz/orders/cli.js';
-import { checkPolicy } from './rpz/manager.js';
-import { mirrorsCommand } from './mirrors/cli.js';
+import { capYoungGeneration } from './resolver/young-generation.js';
+
+// `serve` is a long-running server: V8's young generation is capped at 4 MiB
+// a semi-space instead of 16 (20 MiB less RSS, no measurable cost; see
+// young-generation.ts). Set before any other module loads: loading them alone
+// grew it to 8 MiB a semi-space before `serve` ran.
+const youngGeneration = process.argv[2] === 'serve' ? capYoungGeneration() : undefined;
 
 const USAGE = `usage: verdict <command> [options]
 
@@ -47,6 +51,13 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
 
 async function serve(args: string[]): Promise<number> {
   const { file } = configArg(args);
+  const { loadConfig } = await import('./config/load.js');
+  // cluster.js loads the resolver (verdict.js) too.
+  const { isClusterWorker, runPrimary, runWorker } = await import('./resolver/cluster.js');
+  const { Verdict } = await import('./resolver/verdict.js');
+  // Every module is loaded: from here on the work comes in short turns of the
+  // event loop (a zone loads in slices), where the cap can follow the growth.
+  youngGeneration?.allowGrowth();
   // server.workers > 1: this process is the cluster primary, or one of its workers (src/resolver/cluster.ts).
   if (isClusterWorker()) return runWorker(file);
   const loaded = loadConfig(file);
@@ -73,6 +84,8 @@ async function serve(args: string[]): Promise<number> {
 
 async function check(args: string[]): Promise<number> {
   const { file } = configArg(args);
+  const { loadConfig } = await import('./config/load.js');
+  const { checkPolicy } = await import('./rpz/manager.js');
   const report = await checkPolicy(loadConfig(file));
   for (const line of report.lines) process.stdout.write(line + '\n');
   for (const line of report.errors) process.stderr.write(line + '\n');
@@ -88,6 +101,8 @@ async function ctl(args: string[]): Promise<number> {
     process.stderr.write('usage: verdict ctl status|reload|flush [NAME]|zones|transfer ZONE [-c FILE]\n');
     return 2;
   }
+  const { loadConfig } = await import('./config/load.js');
+  const { controlRequest } = await import('./control/client.js');
   const loaded = loadConfig(file);
   const socket = resolve(loaded.baseDir, loaded.config.control.socket);
   const r = await controlRequest(socket, command, cargs);
@@ -97,6 +112,8 @@ async function ctl(args: string[]): Promise<number> {
 
 async function orders(args: string[]): Promise<number> {
   const { file, rest, values } = configArg(args);
+  const { loadConfig } = await import('./config/load.js');
+  const { ordersCommand } = await import('./rpz/orders/cli.js');
   const r = await ordersCommand(loadConfig(file), rest, {
     ...(values.output ? { output: values.output as string } : {}),
     json: values.json === true,
@@ -108,6 +125,8 @@ async function orders(args: string[]): Promise<number> {
 
 async function mirrors(args: string[]): Promise<number> {
   const { file, rest, values } = configArg(args);
+  const { loadConfig } = await import('./config/load.js');
+  const { mirrorsCommand } = await import('./mirrors/cli.js');
   const r = await mirrorsCommand(loadConfig(file), rest, {
     json: values.json === true,
     ...(values.order ? { order: values.order as string } : {}),
@@ -117,6 +136,9 @@ async function mirrors(args: string[]): Promise<number> {
   process.stderr.write(r.stderr);
   return r.code;
 }
+
+const lab: Command = async (args) => (await import('./lab/cli.js')).lab(args);
+const demo: Command = async (args) => (await import('./lab/cli.js')).demo(args);
 
 const commands: Record<string, Command> = { serve, check, ctl, orders, mirrors, lab, demo };
 
@@ -136,8 +158,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (e: Error) => {
-    if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`);
+  async (e: Error) => {
+    const ConfigError = await import('./config/load.js').then((m) => m.ConfigError, () => undefined);
+    if (ConfigError && e instanceof ConfigError) process.stderr.write(`${e.message}\n`);
     else process.stderr.write(`verdict: ${e.message}\n`);
     process.exit(1);
   },

@@ -20,6 +20,7 @@
  */
 import type { Name } from '../dns/name.js';
 import { MAX_NAME_LENGTH } from '../dns/name.js';
+import { Growable } from './growable.js';
 
 const LOWER = new Uint8Array(256);
 for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
@@ -104,15 +105,24 @@ export class NameProbe {
  * arena record is the value (4 bytes, little-endian) then the lowercased wire
  * name; a slot is a pair (record offset + 1, full hash) in one cache line, so
  * a hit costs about two cache misses (the slot, the record) and a miss one.
+ * Frozen: `NameTableBuilder.freeze()` makes it, with plain arrays of exact
+ * length (see growable.ts for why the builder's arrays are not plain).
  */
 class NameTable {
-  arena = new Uint8Array(1024);
-  arenaUsed = 0;
-  size = 0;
+  /** `size` records back to back, nothing after them. */
+  readonly arena: Uint8Array;
+  readonly size: number;
   /** slots[2i]: record offset + 1 (0 = empty); slots[2i + 1]: the name's mixed hash. */
-  slots = new Uint32Array(256);
+  readonly slots: Uint32Array;
   /** Slot pairs - 1. */
-  mask = 127;
+  readonly mask: number;
+
+  constructor(arena: Uint8Array, size: number, slots: Uint32Array) {
+    this.arena = arena;
+    this.size = size;
+    this.slots = slots;
+    this.mask = slots.length / 2 - 1;
+  }
 
   /** The record holding the wire name `bytes[start, end)` (compared case-insensitively), or -1. */
   find(bytes: Uint8Array, start: number, end: number, h: number): number {
@@ -148,33 +158,6 @@ class NameTable {
     return a[rec]! | (a[rec + 1]! << 8) | (a[rec + 2]! << 16) | (a[rec + 3]! << 24);
   }
 
-  /** Add a wire name not yet present (stored lowercased). */
-  add(bytes: Uint8Array, start: number, end: number, h: number, value: number): void {
-    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
-    const len = end - start;
-    if (this.arenaUsed + len + 4 > this.arena.length) this.arena = resize(this.arena, Math.max(this.arena.length * 2, this.arenaUsed + len + 4));
-    if (this.arenaUsed + len + 4 >= 0xffffffff) throw new RangeError('name table over 4 GB');
-    const rec = this.arenaUsed;
-    const a = this.arena;
-    a[rec] = value & 0xff;
-    a[rec + 1] = (value >>> 8) & 0xff;
-    a[rec + 2] = (value >>> 16) & 0xff;
-    a[rec + 3] = (value >>> 24) & 0xff;
-    for (let k = 0; k < len; k++) a[rec + 4 + k] = LOWER[bytes[start + k]!]!;
-    this.arenaUsed += len + 4;
-    this.size++;
-    this.place(rec, h);
-  }
-
-  private place(rec: number, h: number): void {
-    const m = fmix(h) >>> 0;
-    const mask = this.mask;
-    let i = m & mask;
-    while (this.slots[2 * i] !== 0) i = (i + 1) & mask;
-    this.slots[2 * i] = rec + 1;
-    this.slots[2 * i + 1] = m;
-  }
-
   /** End of the wire name starting at `o` in the arena. */
   nameEnd(o: number): number {
     const a = this.arena;
@@ -182,15 +165,97 @@ class NameTable {
     return o + 1;
   }
 
+  name(rec: number): Buffer {
+    return Buffer.from(this.arena.subarray(rec + 4, this.nameEnd(rec + 4)));
+  }
+
+  *records(): Generator<number> {
+    for (let rec = 0; rec < this.arena.length; rec = this.nameEnd(rec + 4)) yield rec;
+  }
+
+  get byteSize(): number {
+    return this.arena.byteLength + this.slots.byteLength;
+  }
+}
+
+const EMPTY_TABLE = new NameTable(new Uint8Array(0), 0, new Uint32Array(2));
+
+/**
+ * The same table while names are added. The arena grows in place, outside
+ * malloc (growable.ts). The slots stay a plain array, doubled by a rehash into
+ * a new one: they are rehashed either way, and on a resizable buffer the
+ * rehash at 524,288 names took 25-47 ms instead of 9-25, one stall of the
+ * event loop during a reload. Their frees raise glibc's mmap threshold to at
+ * most the largest old table (8 MiB for a million names), which the arena and
+ * the columns no longer feed; measured, VmRSS after the load is the same.
+ * A class of its own, with its own copy of the probe loop, so the lookups of
+ * the frozen table only ever see plain arrays (element access on a resizable
+ * buffer is slower, and one access site seeing both kinds turns polymorphic).
+ */
+class NameTableBuilder {
+  private readonly arena = new Growable(Uint8Array, 1024);
+  private arenaUsed = 0;
+  size = 0;
+  /** slots[2i]: record offset + 1 (0 = empty); slots[2i + 1]: the name's mixed hash. */
+  private slots = new Uint32Array(256);
+  private mask = 127;
+
+  /** The record holding the wire name `bytes[start, end)`, or -1. */
+  find(bytes: Uint8Array, start: number, end: number, h: number): number {
+    const m = fmix(h) >>> 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    const a = this.arena.a;
+    const len = end - start;
+    for (let i = m & mask, guard = 0; guard <= mask; i = (i + 1) & mask, guard++) {
+      const o1 = slots[2 * i]!;
+      if (o1 === 0) return -1;
+      if (slots[2 * i + 1] !== m) continue;
+      let k = 0;
+      while (k < len && LOWER[bytes[start + k]!] === a[o1 + 3 + k]) k++;
+      if (k === len) return o1 - 1;
+    }
+    return -1;
+  }
+
+  value(rec: number): number {
+    const a = this.arena.a;
+    return a[rec]! | (a[rec + 1]! << 8) | (a[rec + 2]! << 16) | (a[rec + 3]! << 24);
+  }
+
+  /** Add a wire name not yet present (stored lowercased). */
+  add(bytes: Uint8Array, start: number, end: number, h: number, value: number): void {
+    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    const len = end - start;
+    if (this.arenaUsed + len + 4 >= 0xffffffff) throw new RangeError('name table over 4 GB');
+    const rec = this.arenaUsed;
+    let a = this.arena.a;
+    if (rec + len + 4 > a.length) a = this.arena.reserve(rec + len + 4);
+    a[rec] = value & 0xff;
+    a[rec + 1] = (value >>> 8) & 0xff;
+    a[rec + 2] = (value >>> 16) & 0xff;
+    a[rec + 3] = (value >>> 24) & 0xff;
+    for (let k = 0; k < len; k++) a[rec + 4 + k] = LOWER[bytes[start + k]!]!;
+    this.arenaUsed += len + 4;
+    this.size++;
+    const m = fmix(h) >>> 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = m & mask;
+    while (slots[2 * i] !== 0) i = (i + 1) & mask;
+    slots[2 * i] = rec + 1;
+    slots[2 * i + 1] = m;
+  }
+
   /** Double the slots, re-placing each from the hash it holds (no name is reread or rehashed). */
   private grow(): void {
-    const old = this.slots;
-    const slots = new Uint32Array(old.length * 2);
+    const o = this.slots;
+    const slots = new Uint32Array(o.length * 2);
     const mask = slots.length / 2 - 1;
-    for (let j = 0; j < old.length; j += 2) {
-      const o1 = old[j]!;
+    for (let j = 0; j < o.length; j += 2) {
+      const o1 = o[j]!;
       if (o1 === 0) continue;
-      const m = old[j + 1]!;
+      const m = o[j + 1]!;
       let i = m & mask;
       while (slots[2 * i] !== 0) i = (i + 1) & mask;
       slots[2 * i] = o1;
@@ -200,24 +265,25 @@ class NameTable {
     this.mask = mask;
   }
 
-  /** Drop the slack of doubling once no more names come. */
-  compact(): void {
-    if (this.arena.length !== this.arenaUsed) this.arena = this.arena.slice(0, this.arenaUsed);
+  /** The arena as a plain array of its exact length (set by `freezeArena()`). */
+  private frozenArena: Uint8Array | undefined;
+
+  /** Copy the arena into a plain array of its exact length: the first half of `freeze()`. No more adds. */
+  freezeArena(): void {
+    this.frozenArena ??= this.arena.freeze(this.arenaUsed, true);
   }
 
-  name(rec: number): Buffer {
-    return Buffer.from(this.arena.subarray(rec + 4, this.nameEnd(rec + 4)));
+  /** The frozen table: plain arrays, the arena cut to its exact length; the builder is empty afterwards. */
+  freeze(): NameTable {
+    this.freezeArena();
+    this.arena.release();
+    const t = this.size === 0 ? EMPTY_TABLE : new NameTable(this.frozenArena!, this.size, this.slots);
+    this.slots = new Uint32Array(2);
+    this.frozenArena = undefined;
+    this.arenaUsed = 0;
+    this.size = 0;
+    return t;
   }
-
-  *records(): Generator<number> {
-    for (let rec = 0; rec < this.arenaUsed; rec = this.nameEnd(rec + 4)) yield rec;
-  }
-}
-
-function resize<T extends Uint8Array | Uint32Array | Int32Array>(a: T, n: number): T {
-  const out = new (a.constructor as new (n: number) => T)(n);
-  out.set(a.subarray(0, Math.min(a.length, n)));
-  return out;
 }
 
 /** A match: the caller's value and whether a wildcard (rather than the exact name) matched. */
@@ -236,21 +302,27 @@ const scratch = new NameProbe();
  * Lookup order: exact name, then the closest enclosing wildcard.
  */
 export class NameTrie {
-  private readonly exact = new NameTable();
-  private readonly wild = new NameTable();
+  /** The tables names are added to, until `freeze()` (or its steps) turns them into the frozen ones. */
+  private exactBuilder: NameTableBuilder | undefined = new NameTableBuilder();
+  private wildBuilder: NameTableBuilder | undefined = new NameTableBuilder();
+  /** Lookups read only these, made by `freeze()`. */
+  private exact: NameTable = EMPTY_TABLE;
+  private wild: NameTable = EMPTY_TABLE;
   /** Bit per (hash of) wildcard base, and bit per label count of a base (31 = 31 or more). */
   private filter = new Uint32Array(2);
   /** 32 - log2(filter bits): a base's bit is the top bits of its mixed hash times a constant. */
   private filterShift = 26;
   private depthMask = 0;
+  /** No more inserts: freezing has begun. */
+  private sealed = false;
   private frozen = false;
 
   get size(): number {
-    return this.exact.size + this.wild.size;
+    return (this.exactBuilder ?? this.exact).size + (this.wildBuilder ?? this.wild).size;
   }
 
   get wildcards(): number {
-    return this.wild.size;
+    return (this.wildBuilder ?? this.wild).size;
   }
 
   /**
@@ -259,10 +331,10 @@ export class NameTrie {
    * trigger was already there.
    */
   insert(name: Uint8Array, wildcard: boolean, value: number, length = name.length): number {
-    if (this.frozen) throw new Error('NameTrie is frozen');
+    const t = wildcard ? this.wildBuilder : this.exactBuilder;
+    if (this.sealed || !t) throw new Error('NameTrie is frozen');
     const p = scratch;
     if (!p.prepare(name, length)) throw new RangeError('malformed wire name');
-    const t = wildcard ? this.wild : this.exact;
     const h = p.hashes[0]!;
     const e = t.find(p.bytes, 0, p.length, h);
     if (e >= 0) return t.value(e);
@@ -271,17 +343,37 @@ export class NameTrie {
     return value;
   }
 
-  /** Trim the exact table (a copy of its arena), ahead of `freeze()`, so a caller can yield between the two. */
-  compactExact(): void {
-    this.exact.compact();
+  /**
+   * `freeze()` in steps of about 10 ms for a million names, for a caller that
+   * yields to the event loop between them: copy the exact table's arena (20-odd
+   * MB) into a plain array, release the growable one, then the wildcard table
+   * and its filter.
+   */
+  freezeSteps(): (() => void)[] {
+    return [
+      () => {
+        this.sealed = true;
+        this.exactBuilder?.freezeArena();
+      },
+      () => this.freezeExact(),
+      () => void this.freeze(),
+    ];
   }
 
-  /** Build the wildcard filter and trim the tables; no inserts after this. */
+  private freezeExact(): void {
+    this.sealed = true;
+    if (!this.exactBuilder) return;
+    this.exact = this.exactBuilder.freeze();
+    this.exactBuilder = undefined;
+  }
+
+  /** Freeze the tables and build the wildcard filter; no inserts after this, lookups only from now on. */
   freeze(): this {
     if (this.frozen) return this;
     this.frozen = true;
-    this.exact.compact();
-    this.wild.compact();
+    this.freezeExact();
+    this.wild = this.wildBuilder!.freeze();
+    this.wildBuilder = undefined;
     // About 16 bits a wildcard base: ~6% false positives with one hash, in a few hundred KB.
     // The bits come from the mixed hashes the slots already hold: no name is reread.
     let bits = 64;
@@ -300,6 +392,7 @@ export class NameTrie {
   /**
    * The most specific trigger for a prepared name: `(value << 1) | 1` for a
    * wildcard, `value << 1` for an exact match, -1 for none. Allocates nothing.
+   * Reads the frozen tables only: nothing matches before `freeze()`.
    */
   matchProbe(p: NameProbe): number {
     if (this.exact.size) {
@@ -349,10 +442,8 @@ export class NameTrie {
     for (const rec of this.wild.records()) yield [this.wild.name(rec), true, this.wild.value(rec)];
   }
 
-  /** Bytes held by the typed arrays (the whole footprint: there are no per-rule objects). */
+  /** Bytes held by the frozen typed arrays (the whole footprint: there are no per-rule objects). */
   get byteSize(): number {
-    let n = this.filter.byteLength;
-    for (const t of [this.exact, this.wild]) n += t.arena.byteLength + t.slots.byteLength;
-    return n;
+    return this.filter.byteLength + this.exact.byteSize + this.wild.byteSize;
   }
 }

@@ -30,6 +30,7 @@ import { parseZoneFile } from './masterfile.js';
 import type { ZoneRecord, ZoneSyntaxError } from './masterfile.js';
 import { CidrError, CidrTrie, parseRpzPrefix, prefixToRpz, prefixToText } from './cidrtrie.js';
 import type { Prefix } from './cidrtrie.js';
+import { Growable } from './growable.js';
 import { NameTrie } from './nametrie.js';
 import type { NameProbe } from './nametrie.js';
 
@@ -189,38 +190,173 @@ function triggerOfLabel(name: Uint8Array, at: number): TriggerType {
   return 'qname';
 }
 
-/** Growable columns: action, TTL and data index per rule. */
-class Columns {
-  action = new Uint8Array(1024);
-  ttl = new Uint32Array(1024);
-  data = new Int32Array(1024);
+/**
+ * The rule columns while rules are added: action, TTL and data index per
+ * rule, in growable arrays (growable.ts says why not plain ones). Each column
+ * is kept in the form it freezes into, so that freezing is a copy: TTLs as an
+ * index into the zone's distinct TTLs while there are at most 256 of them,
+ * data indexes + 1 (0: none); and each notes whether its values vary.
+ */
+class ColumnBuilder {
   size = 0;
+  private readonly actions = new Growable(Uint8Array, 1024);
+  /** Data index + 1; 0 for none. */
+  private readonly datas = new Growable(Uint32Array, 1024);
+  /** TTLs as indexes into `ttlValues`, until a 257th TTL; then `rawTtls`. */
+  private ttlIndexes: Growable<Uint8Array> | undefined = new Growable(Uint8Array, 1024);
+  private rawTtls: Growable<Uint32Array> | undefined;
+  private readonly ttlValues: number[] = [];
+  private readonly ttlIndex = new Map<number, number>();
+  private lastTtl = -1;
+  private lastTtlIndex = 0;
+  /** The first rule's values, and whether another rule's differ (a column of one value freezes into that value). */
+  private firstAction = 0;
+  private firstTtl = 0;
+  private firstData = 0;
+  private actionsVary = false;
+  private ttlsVary = false;
+  private datasVary = false;
 
   push(action: number, ttl: number, data: number): number {
-    if (this.size === this.action.length) {
-      const n = this.size * 2;
-      const a = new Uint8Array(n); a.set(this.action); this.action = a;
-      const t = new Uint32Array(n); t.set(this.ttl); this.ttl = t;
-      const d = new Int32Array(n); d.set(this.data); this.data = d;
-    }
     const id = this.size++;
-    this.action[id] = action;
-    this.ttl[id] = ttl;
-    this.data[id] = data;
+    if (id === this.actions.a.length) {
+      // All columns have the same length, so one test covers them.
+      this.actions.reserve(this.size);
+      this.datas.reserve(this.size);
+      this.ttlIndexes?.reserve(this.size);
+      this.rawTtls?.reserve(this.size);
+    }
+    const d = data + 1;
+    this.actions.a[id] = action;
+    this.datas.a[id] = d;
+    if (id === 0) {
+      this.firstAction = action;
+      this.firstTtl = ttl;
+      this.firstData = d;
+    } else {
+      if (action !== this.firstAction) this.actionsVary = true;
+      if (ttl !== this.firstTtl) this.ttlsVary = true;
+      if (d !== this.firstData) this.datasVary = true;
+    }
+    if (this.rawTtls) {
+      this.rawTtls.a[id] = ttl;
+      return id;
+    }
+    if (ttl !== this.lastTtl) {
+      let i = this.ttlIndex.get(ttl);
+      if (i === undefined) {
+        if (this.ttlValues.length === 256) {
+          this.widenTtls(id);
+          this.rawTtls!.a[id] = ttl;
+          return id;
+        }
+        i = this.ttlValues.push(ttl) - 1;
+        this.ttlIndex.set(ttl, i);
+      }
+      this.lastTtl = ttl;
+      this.lastTtlIndex = i;
+    }
+    this.ttlIndexes!.a[id] = this.lastTtlIndex;
     return id;
   }
 
-  compact(): void {
-    if (this.action.length === this.size) return;
-    this.action = this.action.slice(0, this.size);
-    this.ttl = this.ttl.slice(0, this.size);
-    this.data = this.data.slice(0, this.size);
+  /** A 257th distinct TTL: from now on the column holds the TTLs themselves. */
+  private widenTtls(n: number): void {
+    const raw = new Growable(Uint32Array, this.actions.a.length);
+    const index = this.ttlIndexes!.a;
+    for (let i = 0; i < n; i++) raw.a[i] = this.ttlValues[index[i]!]!;
+    this.ttlIndexes!.release();
+    this.ttlIndexes = undefined;
+    this.rawTtls = raw;
+  }
+
+  action(id: number): number {
+    return this.actions.a[id]!;
+  }
+
+  data(id: number): number {
+    return this.datas.a[id]! - 1;
+  }
+
+  /**
+   * The frozen columns, each as narrow as its values allow, and a single
+   * value when every rule has the same: feeds give most rules one action,
+   * one TTL and no data (`CNAME .`), so a million such rules take nothing
+   * here instead of 9 MB.
+   */
+  freeze(dataCount: number): Columns {
+    const n = this.size;
+    const ttlValues = this.rawTtls ? undefined : Uint32Array.from(this.ttlValues);
+    const cols = new Columns(
+      this.actionsVary ? narrowColumn(this.actions.a, n, 0xff) : new Column(undefined, this.firstAction),
+      this.ttlsVary
+        ? this.rawTtls ? narrowColumn(this.rawTtls.a, n, 0xffffffff) : narrowColumn(this.ttlIndexes!.a, n, 0xff)
+        : new Column(undefined, ttlValues ? 0 : this.firstTtl),
+      ttlValues,
+      this.datasVary ? narrowColumn(this.datas.a, n, dataCount) : new Column(undefined, this.firstData),
+    );
+    this.actions.release();
+    this.datas.release();
+    this.ttlIndexes?.release();
+    this.rawTtls?.release();
+    return cols;
+  }
+}
+
+/** A frozen column: a value per rule, or one value for all. */
+class Column {
+  constructor(private readonly values: Uint8Array | Uint16Array | Uint32Array | undefined, private readonly constant: number) {}
+
+  get(id: number): number {
+    return this.values ? this.values[id]! : this.constant;
+  }
+
+  get byteLength(): number {
+    return this.values?.byteLength ?? 0;
+  }
+}
+
+/** `values[0, n)` copied into the narrowest array that holds `max`. */
+function narrowColumn(values: Uint8Array | Uint32Array, n: number, max: number): Column {
+  const out = max <= 0xff ? new Uint8Array(n) : max <= 0xffff ? new Uint16Array(n) : new Uint32Array(n);
+  out.set(values.subarray(0, n));
+  return new Column(out, 0);
+}
+
+/** The frozen rule columns: action, TTL and data index per rule. */
+class Columns {
+  constructor(
+    private readonly actions: Column,
+    /** The TTL, or with `ttlValues` its index there. */
+    private readonly ttls: Column,
+    private readonly ttlValues: Uint32Array | undefined,
+    /** Index in the zone's data list + 1; 0 for none. */
+    private readonly datas: Column,
+  ) {}
+
+  action(id: number): number {
+    return this.actions.get(id);
+  }
+
+  ttl(id: number): number {
+    const t = this.ttls.get(id);
+    return this.ttlValues ? this.ttlValues[t]! : t;
+  }
+
+  data(id: number): number {
+    return this.datas.get(id) - 1;
+  }
+
+  get byteSize(): number {
+    return this.actions.byteLength + this.ttls.byteLength + (this.ttlValues?.byteLength ?? 0) + this.datas.byteLength;
   }
 }
 
 /** Feeds records into a zone; `build()` freezes it. */
 export class PolicyZoneBuilder {
-  private readonly cols = new Columns();
+  private readonly cols = new ColumnBuilder();
+  /** Made by the first step of `buildAsync()`, or by `build()`. */
+  private frozenCols: Columns | undefined;
   /** Redirect targets (deduplicated: feeds redirect many names to one page) and local data. */
   private readonly data: (Name | LocalRecord[])[] = [];
   private readonly targetIndex = new Map<string, number>();
@@ -334,15 +470,15 @@ export class PolicyZoneBuilder {
 
   /** A second record at an owner: more local data, or a conflict. */
   private merge(id: number, rr: Record, code: number, data: number): void {
-    if (this.cols.action[id] === A_LOCAL && code === A_LOCAL) {
-      const list = this.data[this.cols.data[id]!] as LocalRecord[];
+    if (this.cols.action(id) === A_LOCAL && code === A_LOCAL) {
+      const list = this.data[this.cols.data(id)] as LocalRecord[];
       const more = (this.data[data] as LocalRecord[])[0]!;
       this.data.pop(); // `data` was the last one pushed
       // The same RR twice is one RR (RFC 2181 5): kept once, as a zone load would.
       if (!list.some((r) => r.type === more.type && r.rdata.equals(more.rdata))) list.push(more);
       return;
     }
-    if (code !== A_LOCAL && this.cols.action[id] === code && this.cols.data[id] === data) return; // the same CNAME again
+    if (code !== A_LOCAL && this.cols.action(id) === code && this.cols.data(id) === data) return; // the same CNAME again
     throw new RuleError(rr.type === Type.CNAME ? 'CNAME and other data (or a second CNAME) at one owner' : 'CNAME and other data at one owner');
   }
 
@@ -392,7 +528,7 @@ export class PolicyZoneBuilder {
   async buildAsync(): Promise<PolicyZone> {
     this.built = true;
     const steps = [
-      () => this.cols.compact(), () => this.qname.compactExact(), () => this.qname.freeze(),
+      () => this.freezeColumns(), ...this.qname.freezeSteps(),
       () => this.nsdname.freeze(), () => this.clientIp.compact(), () => this.ip.compact(), () => this.nsip.compact(),
     ];
     for (const step of steps) {
@@ -404,13 +540,16 @@ export class PolicyZoneBuilder {
 
   build(): PolicyZone {
     this.built = true;
-    this.cols.compact();
     return new PolicyZone(this.apex, this.options, {
-      cols: this.cols, data: this.data,
+      cols: this.freezeColumns(), ruleCount: this.cols.size, data: this.data,
       qname: this.qname.freeze(), nsdname: this.nsdname.freeze(),
       clientIp: this.clientIp.compact(), ip: this.ip.compact(), nsip: this.nsip.compact(),
       soa: this.soa, counts: { ...this.counts }, skipped: this.skipped,
     });
+  }
+
+  private freezeColumns(): Columns {
+    return (this.frozenCols ??= this.cols.freeze(this.data.length));
   }
 }
 
@@ -418,6 +557,7 @@ class RuleError extends Error {}
 
 interface ZoneParts {
   cols: Columns;
+  ruleCount: number;
   data: (Name | LocalRecord[])[];
   qname: NameTrie;
   nsdname: NameTrie;
@@ -482,7 +622,7 @@ export class PolicyZone {
   }
 
   get ruleCount(): number {
-    return this.p.cols.size;
+    return this.p.ruleCount;
   }
 
   /**
@@ -528,13 +668,13 @@ export class PolicyZone {
   }
 
   private rule(id: number, trigger: TriggerType, owner: Name, wildcard: boolean, prefix?: Prefix): PolicyRule {
-    return { trigger, owner, ownerKey: nameKey(owner), wildcard, ...(prefix ? { prefix } : {}), given: this.actionOf(id), ttl: this.p.cols.ttl[id]! };
+    return { trigger, owner, ownerKey: nameKey(owner), wildcard, ...(prefix ? { prefix } : {}), given: this.actionOf(id), ttl: this.p.cols.ttl(id) };
   }
 
   private actionOf(id: number): Action {
-    const code = this.p.cols.action[id]!;
+    const code = this.p.cols.action(id);
     if (code < A_CNAME) return FIXED[code]!;
-    const d = this.p.data[this.p.cols.data[id]!]!;
+    const d = this.p.data[this.p.cols.data(id)]!;
     if (code === A_LOCAL) return { kind: 'local-data', records: d as LocalRecord[] };
     return { kind: 'cname', target: d as Name, wildcard: code === A_WILDCNAME };
   }
@@ -580,9 +720,8 @@ export class PolicyZone {
 
   /** Bytes held by the rule tables (typed arrays; local data and redirect targets not included). */
   get tableBytes(): number {
-    const c = this.p.cols;
     return this.p.qname.byteSize + this.p.nsdname.byteSize + this.p.clientIp.byteSize + this.p.ip.byteSize + this.p.nsip.byteSize +
-      c.action.byteLength + c.ttl.byteLength + c.data.byteLength;
+      this.p.cols.byteSize;
   }
 }
 
