@@ -63,14 +63,28 @@ async function serve(args: string[]): Promise<number> {
   const loaded = loadConfig(file);
   if (loaded.config.server.workers > 1) return runPrimary(file, loaded);
   const verdict = new Verdict(loaded);
-  await verdict.start();
+  // Signals count from the start: a SIGTERM while the policy loads answers the
+  // held queries (SERVFAIL, EDE 14), finishes in-flight TCP answers and exits 0.
+  let stopping = false;
+  let onStopped!: (code: number) => void;
+  const stopped = new Promise<number>((r) => (onStopped = r));
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    verdict.logger.info({ signal: sig }, 'draining');
+    verdict.stop().then(() => onStopped(0), () => onStopped(1));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await verdict.start();
+  } catch (e) {
+    if (stopping) return stopped; // the load was cut short by the stop itself
+    throw e;
+  }
+  if (stopping) return stopped;
   return new Promise<number>((resolve) => {
-    const shutdown = (sig: string) => {
-      verdict.logger.info({ signal: sig }, 'draining');
-      verdict.stop().then(() => resolve(0), () => resolve(1));
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    stopped.then(resolve, () => resolve(1));
     process.on('SIGHUP', () => {
       const failed = (e: unknown) => verdict.logger.error({ err: (e as Error).message }, 'reload failed; the previous configuration keeps serving');
       try {

@@ -357,6 +357,66 @@ describe('verdict serve with a 300,000-rule zone, queried from before the port o
   });
 });
 
+test('SIGTERM while the policy loads: held TCP queries get SERVFAIL (EDE 14), never the unfiltered answer, then exit 0', { skip }, async () => {
+  const cfg = join(work, 'sigterm.yaml');
+  writeFileSync(cfg, `server: { listen: ["${VERDICT.address}:${VERDICT.port}"] }
+resolver:
+  qname_minimisation: false
+  root_hints: [{ name: a.root.test, address: ${ROOT} }]
+rpz:
+  startup: { mode: wait, wait_ms: 30000 }
+  zones: [{ name: big.rpz, file: big.rpz }]
+log: { level: info, policy_hits: false }
+control: { enabled: false }
+mirrors: { enabled: false }
+`);
+  const proc = spawn(process.execPath, [CLI, 'serve', '-c', cfg], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  try {
+    for (let i = 0; i < 400 && !out.includes('listening; loading the policy'); i++) await sleep(10);
+    assert.ok(out.includes('listening; loading the policy'), `the port opened before the load: ${out}`);
+    // Two queries on one connection, held by the gate while the zone loads.
+    const frames = [1, 2].map((id) => {
+      const q = encodeMessage(makeQuery(id, nameFromText('blocked.example.'), Type.A, { rd: true, edns: makeEdns(1232) }));
+      const f = Buffer.alloc(2 + q.length);
+      f.writeUInt16BE(q.length, 0);
+      q.copy(f, 2);
+      return f;
+    });
+    const replies: Buffer[] = [];
+    const c = connect(VERDICT.port, VERDICT.address);
+    let buf = Buffer.alloc(0);
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        replies.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+    });
+    c.on('error', () => undefined);
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    c.write(Buffer.concat(frames));
+    await sleep(50);
+    assert.ok(!out.includes('"policy loaded"'), 'still loading when the signal comes (300,000 rules)');
+    proc.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout' as const)]);
+    c.destroy();
+    assert.equal(code, 0, `exit status after SIGTERM during the load: ${out.slice(-2000)}`);
+    assert.equal(replies.length, 2, 'both held queries were answered before the exit');
+    for (const raw of replies) {
+      const m = decodeMessage(raw);
+      assert.equal(m.rcode, Rcode.SERVFAIL);
+      assert.deepEqual(readEde(m).map((e) => e.code), [Ede.NOT_READY]);
+      assert.equal(m.answers.length, 0, 'never the unfiltered answer');
+    }
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+});
+
 // ================================================================ 3. zones from a primary (in the process)
 
 /** Every name answered 192.0.2.1 by "the internet": any other answer was written by policy. */
