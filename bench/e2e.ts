@@ -65,6 +65,7 @@ import { LAB_SERVERS } from '../src/lab/lab.js';
 import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
 import { nsdConfText } from '../test/helpers/nsd.js';
 import { writeRpz } from './gen-rpz.js';
+import { children, stopAll, stopProc, track } from './processes.js';
 
 // ---------------------------------------------------------------- options
 
@@ -109,25 +110,6 @@ const median = (xs: number[]) => {
 
 // ---------------------------------------------------------------- processes (by PID)
 
-const children = new Set<ChildProcess>();
-function track(p: ChildProcess): ChildProcess {
-  children.add(p);
-  p.once('exit', () => children.delete(p));
-  return p;
-}
-async function stopProc(p: ChildProcess, graceMs = 4000): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  try { p.kill('SIGTERM'); } catch { /* gone */ }
-  await Promise.race([done, sleep(graceMs)]);
-  if (p.exitCode === null && p.signalCode === null) {
-    try { p.kill('SIGKILL'); } catch { /* gone */ }
-    await Promise.race([done, sleep(1000)]);
-  }
-}
-async function stopAll(): Promise<void> {
-  await Promise.all([...children].map((p) => stopProc(p)));
-}
 /** The run's temporary directory (configs, small zone, query files, logs); removed at the end unless --keep. */
 let workDir: string | undefined;
 const removeWorkDir = () => { if (workDir && !argv.keep) rmSync(workDir, { recursive: true, force: true }); };

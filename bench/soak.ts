@@ -76,6 +76,7 @@ import type { LabServerSpec } from '../src/lab/lab.js';
 import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
 import { ask } from '../test/helpers/client.js';
 import { rng, writeRpz } from './gen-rpz.js';
+import { children, stopAll as stopAllProcs, track } from './processes.js';
 
 // ---------------------------------------------------------------- options
 
@@ -145,23 +146,8 @@ async function serveLab(dir: string): Promise<void> {
 
 // ---------------------------------------------------------------- processes (by PID)
 
-const children = new Set<ChildProcess>();
-function track(p: ChildProcess): ChildProcess {
-  children.add(p);
-  p.once('exit', () => children.delete(p));
-  return p;
-}
-async function stopProc(p: ChildProcess, graceMs = 8000): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  try { p.kill('SIGTERM'); } catch { /* gone */ }
-  await Promise.race([done, sleep(graceMs)]);
-  if (p.exitCode === null && p.signalCode === null) {
-    try { p.kill('SIGKILL'); } catch { /* gone */ }
-    await Promise.race([done, sleep(1000)]);
-  }
-}
-const stopAll = () => Promise.all([...children].map((p) => stopProc(p)));
+/** The soak's children get 8 s to stop (Verdict drains). */
+const stopAll = () => stopAllProcs(8000);
 
 let workDir: string | undefined;
 const removeWorkDir = () => { if (workDir && !argv.keep) rmSync(workDir, { recursive: true, force: true }); };
