@@ -28,3 +28,23 @@ export async function stopProc(p: ChildProcess, graceMs = 4000): Promise<void> {
 export async function stopAll(graceMs?: number): Promise<void> {
   await Promise.all([...children].map((p) => stopProc(p, graceMs)));
 }
+
+/**
+ * On SIGINT or SIGTERM: stop every child, run `cleanup`, exit 130. On any exit
+ * (an exception past the caller's finally): SIGKILL what is left, so no
+ * process outlives the benchmark.
+ */
+export function stopOnSignals(cleanup: () => void, graceMs?: number): void {
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      process.stderr.write(`\n${sig}: stopping ${children.size} process(es) ...\n`);
+      void stopAll(graceMs).finally(() => { cleanup(); process.exit(130); });
+    });
+  }
+  process.on('exit', () => {
+    for (const p of children) try { p.kill('SIGKILL'); } catch { /* gone */ }
+  });
+}

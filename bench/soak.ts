@@ -76,7 +76,9 @@ import type { LabServerSpec } from '../src/lab/lab.js';
 import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
 import { ask } from '../test/helpers/client.js';
 import { rng, writeRpz } from './gen-rpz.js';
-import { children, stopAll as stopAllProcs, track } from './processes.js';
+import { stopAll as stopAllProcs, stopOnSignals, track } from './processes.js';
+import { perfTotals } from './dnsperf.js';
+import type { PerfTotals } from './dnsperf.js';
 
 // ---------------------------------------------------------------- options
 
@@ -390,23 +392,6 @@ interface Interval {
   externalMiB?: number;
 }
 
-interface PerfTotals { sent: number; completed: number; lost: number; qps: number; meanMs: number; rcodes: string; stdout: string }
-
-function perfTotals(stdout: string, code: number | null, stderr: string): PerfTotals {
-  const num = (re: RegExp) => { const m = re.exec(stdout); return m ? Number(m[1]) : NaN; };
-  const r: PerfTotals = {
-    sent: num(/Queries sent:\s+([0-9]+)/),
-    completed: num(/Queries completed:\s+([0-9]+)/),
-    lost: num(/Queries lost:\s+([0-9]+)/),
-    qps: num(/Queries per second:\s+([0-9.]+)/),
-    meanMs: num(/Average Latency \(s\):\s+([0-9.]+)/) * 1000,
-    rcodes: (/Response codes:\s+(.*)/.exec(stdout)?.[1] ?? '').trim(),
-    stdout,
-  };
-  if (code !== 0 || !Number.isFinite(r.qps)) throw new Error(`dnsperf exited ${code}: ${(stderr + stdout).trim().slice(0, 400)}`);
-  return r;
-}
-
 /** dnsperf at full speed (as bench:e2e: one client socket, 100 outstanding). */
 async function saturate(port: number, file: string, seconds: number): Promise<PerfTotals> {
   const { proc, stderr } = spawnTracked(DNSPERF, ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(seconds), '-c', '1', '-T', '1', '-t', '2', '-q', '100'], REPO);
@@ -634,17 +619,7 @@ async function main(): Promise<number> {
 if (argv['serve-lab']) {
   await serveLab(argv['serve-lab']);
 } else {
-  let interrupted = false;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (interrupted) return;
-      interrupted = true;
-      process.stderr.write(`\n${sig}: stopping ${children.size} process(es) ...\n`);
-      void stopAll().finally(() => { removeWorkDir(); process.exit(130); });
-    });
-  }
-  // Last resort: never leave a process behind.
-  process.on('exit', () => { for (const p of children) try { p.kill('SIGKILL'); } catch { /* gone */ } });
+  stopOnSignals(removeWorkDir, 8000);
   main().then((code) => { process.exitCode = code; }, async (e) => {
     process.stderr.write(`bench:soak: ${(e as Error).stack ?? e}\n`);
     await stopAll();
