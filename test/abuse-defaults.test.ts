@@ -249,6 +249,12 @@ test('past max_concurrent: SERVFAIL at once with an EDE; slots come back; cached
     const hit = await ask('cached.example.', Type.A, port);
     assert.equal(hit.rcode, Rcode.NOERROR, 'a cached name is answered while every slot is taken');
     assert.ok(performance.now() - t0 < DELAY, 'and at once');
+    // The same name with EDNS: another wire-form answer-cache key (a miss there), but the record
+    // cache holds it, so it is answered, not refused as busy.
+    const records = await ask('cached.example.', Type.A, port, { edns: makeEdns(1232), id: 250 });
+    assert.equal(records.rcode, Rcode.NOERROR, 'answered from the record cache while every slot is taken');
+    assert.equal(records.answers.length, 1);
+    assert.ok(performance.now() - t0 < DELAY, 'and at once');
     for (const m of await Promise.all(slow)) assert.equal(m.rcode, Rcode.NOERROR);
     // The slots were given back, the refused ones included: three more resolve, then a fourth is busy again.
     const again = await Promise.all(Array.from({ length: 4 }, (_, i) => ask(`again${i}.example.`, Type.A, port, { id: 300 + i })));

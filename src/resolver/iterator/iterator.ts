@@ -154,6 +154,12 @@ export class Iterator {
     return this.chase(qname, qtype, budget);
   }
 
+  /** The whole answer if the cache holds every step of it (fresh data only), else undefined. No upstream query. */
+  async cached(qname: Name, qtype: number): Promise<Resolved | undefined> {
+    const r = await this.follow(qname, qtype, (name) => this.fromCache(name, qtype));
+    return 'unfinished' in r ? undefined : r;
+  }
+
   /** Resolve from the cache and upstream, fresh data only (also the iterator's own lookups of NS names). */
   chase(qname: Name, qtype: number, budget: Budget): Promise<Resolved> {
     // lookup() always has a step, so the chain always finishes.

@@ -15,8 +15,12 @@ export class ResolveStage implements Stage {
     const q = ctx.query!;
     const question = q.questions[0]!;
     if (this.active >= this.maxConcurrent) {
-      ctx.resolved = { rcode: Rcode.SERVFAIL, answers: [], authority: [], names: [question.name], ede: { code: Ede.OTHER, text: 'resolver busy: too many concurrent recursions' } };
-      return 'next';
+      // Past the cap only recursion is refused: what the record cache holds whole is still answered
+      // (a name can be there without a wire-form answer, e.g. asked before with other EDNS bits).
+      return this.iterator.cached(question.name, question.type).then((r) => {
+        ctx.resolved = r ?? { rcode: Rcode.SERVFAIL, answers: [], authority: [], names: [question.name], ede: { code: Ede.OTHER, text: 'resolver busy: too many concurrent recursions' } };
+        return 'next' as const;
+      });
     }
     this.active++;
     // RFC 1034 4.3.1: without RD, answer from what we already know.
