@@ -182,6 +182,20 @@ test('IXFR from a serial in the history gets the difference sequence; from an un
   assert.equal(current.messages[0]!.answers.length, 1, 'up to date: the SOA alone');
 });
 
+test('every transfer request is reported with its kind and result (verdict_zone_transfers_served_total)', () => {
+  const seen: string[] = [];
+  const stage = new TransferStage({ publisher: publisherWithHistory(), allow: new AccessList(['127.0.0.0/8']), onTransfer: (_z, kind, result) => seen.push(`${kind}/${result}`) });
+  run(stage, encodeMessage(makeQuery(7, Z, Type.AXFR)));
+  run(stage, ixfrQuery(1));
+  run(stage, ixfrQuery(3));
+  run(stage, ixfrQuery(0));
+  run(stage, ixfrQuery(1), 'udp');
+  run(stage, encodeMessage(makeQuery(1, Z, Type.AXFR)), 'udp');
+  run(stage, encodeMessage(makeQuery(1, Z, Type.AXFR)), 'tcp', '192.0.2.1');
+  run(stage, encodeMessage(makeQuery(1, nameFromText('other.example.'), Type.AXFR)));
+  assert.deepEqual(seen, ['axfr/axfr', 'ixfr/ixfr', 'ixfr/ixfr-uptodate', 'ixfr/ixfr-axfr', 'ixfr/ixfr-udp', 'axfr/formerr', 'axfr/refused', 'axfr/notauth']);
+});
+
 test('transfers over UDP: IXFR gets the SOA alone, AXFR is FORMERR', () => {
   const stage = new TransferStage({ publisher: publisherWithHistory(), allow: new AccessList(['127.0.0.0/8']) });
   const ixfr = run(stage, ixfrQuery(1), 'udp');

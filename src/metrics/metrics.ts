@@ -37,6 +37,7 @@ export class Metrics {
   readonly orderActiveRules: Gauge<'order'>;
   readonly orderExpiry: Gauge<'order'>;
   readonly transfers: Counter<'zone' | 'kind' | 'result'>;
+  readonly transfersServed: Counter<'kind' | 'result'>;
   readonly zoneStoreFailures: Counter<'zone'>;
   readonly startupGate: Counter<'outcome'>;
   private readonly queryChildren = new Map<string, { inc(n?: number): void }>();
@@ -72,6 +73,8 @@ export class Metrics {
     this.orderBlocked = new Counter({ name: 'verdict_order_blocked_total', help: 'Answers blocked under each court order.', labelNames: ['order'], registers: r });
     this.orderActiveRules = new Gauge({ name: 'verdict_order_active_rules', help: 'Rules in force for each court order now.', labelNames: ['order'], registers: r, aggregator: 'min' });
     this.orderExpiry = new Gauge({ name: 'verdict_order_expiry_seconds', help: 'Seconds until each court order lapses (negative once expired).', labelNames: ['order'], registers: r, aggregator: 'min' });
+    // No zone label: the name comes from the request, and refused requests name any zone they like.
+    this.transfersServed = new Counter({ name: 'verdict_zone_transfers_served_total', help: 'AXFR/IXFR requests to this server, by kind and result (axfr, ixfr, ixfr-uptodate, ixfr-axfr, ixfr-udp; refused, notauth, formerr).', labelNames: ['kind', 'result'], registers: r });
     this.transfers = new Counter({ name: 'verdict_zone_transfers_total', help: 'Zone transfers, by zone, kind (axfr, ixfr) and result.', labelNames: ['zone', 'kind', 'result'], registers: r });
     this.zoneStoreFailures = new Counter({ name: 'verdict_zone_store_failures_total', help: 'Transferred zones that could not be saved to transfer.state_dir (disk full...): served from memory, the previous copy kept on disk.', labelNames: ['zone'], registers: r });
     this.startupGate = new Counter({ name: 'verdict_startup_gate_queries_total', help: 'Queries that arrived before the policy was loaded, by outcome: released (held, then answered with the policy), timeout, full, servfail or shut (SERVFAIL, EDE 14).', labelNames: ['outcome'], registers: r });

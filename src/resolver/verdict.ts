@@ -188,6 +188,7 @@ export class Verdict {
         allow: new AccessList(cfg.transfer.allow),
         keys: ring,
         ...(transferKey(cfg, ring) ? { requireTsig: transferKey(cfg, ring)!.name } : {}),
+        onTransfer: (_zone, kind, result) => this.metrics.transfersServed.labels(kind, result).inc(),
         onNotify: (zone, from) => {
           const accepted = this.policy.notify(zone, from);
           if (accepted) this.notified?.(zone, from);

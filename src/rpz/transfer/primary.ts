@@ -139,9 +139,20 @@ export interface TransferStageOptions {
   requireTsig?: Name;
   /** A NOTIFY for `zone` from `from`: true when accepted (a secondary zone whose primary sent it). */
   onNotify?(zone: Name, from: string, serial: number | undefined): boolean;
+  /**
+   * Every AXFR/IXFR request for a zone served here, answered (`served`: axfr, ixfr, ixfr-uptodate,
+   * ixfr-axfr, ixfr-udp) or not (`refused`, `notauth`, `formerr`); for verdict_zone_transfers_served_total.
+   */
+  onTransfer?(zone: Name, kind: 'axfr' | 'ixfr', result: string): void;
   now?: () => number;
   /** Largest message of a transfer stream (default 16 KiB). */
   maxMessageSize?: number;
+}
+
+/** The outcome of a transfer that was not served, from its reply's RCODE. */
+function rcodeResult(wire: Buffer): string {
+  const rcode = wire[3]! & 0xf;
+  return rcode === Rcode.REFUSED ? 'refused' : rcode === RCODE_NOTAUTH ? 'notauth' : rcode === Rcode.FORMERR ? 'formerr' : `rcode-${rcode}`;
 }
 
 function hasTsig(q: Message): boolean {
@@ -238,6 +249,15 @@ export class TransferStage implements Stage {
   }
 
   private transfer(ctx: RequestContext, q: Message, signer: TsigSigner | undefined): StageResult {
+    const r = this.serve(ctx, q, signer);
+    const question = q.questions[0]!;
+    const kind = ctx.notes.transferKind as string | undefined;
+    const result = kind ?? (ctx.transport === 'udp' && question.type === Type.IXFR && !ctx.notes.error ? 'ixfr-udp' : ctx.wire ? rcodeResult(ctx.wire) : 'dropped');
+    this.opts.onTransfer?.(question.name, question.type === Type.AXFR ? 'axfr' : 'ixfr', result);
+    return r;
+  }
+
+  private serve(ctx: RequestContext, q: Message, signer: TsigSigner | undefined): StageResult {
     const question = q.questions[0]!;
     const isAxfr = question.type === Type.AXFR;
     if (!this.opts.allow.allows(ctx.client.address)) {
