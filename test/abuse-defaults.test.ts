@@ -19,6 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { test } from 'node:test';
 import { loadConfig, parseConfigText } from '../src/config/load.js';
@@ -286,5 +287,24 @@ test('ANY over UDP stays minimal after the same ANY was resolved over TCP and ca
     assert.equal(again.answers[0]?.type, Type.A);
   } finally {
     await v.stop();
+  }
+});
+
+// ------------------------------------------------------------------ UDP receive buffer
+
+test('UDP listeners get server.udp_receive_buffer (4 MiB by default); 0 leaves the kernel default', async () => {
+  assert.equal(parseConfigText('', 'empty.yaml').server.udp_receive_buffer, 4 * 1024 * 1024);
+  const sized = await startVerdict('server: { listen: ["127.0.0.1:0"], udp_receive_buffer: 1048576 }', new Upstream());
+  const kernel = await startVerdict('server: { listen: ["127.0.0.1:0"], udp_receive_buffer: 0 }', new Upstream());
+  try {
+    const [set] = sized.v.server.udpReceiveBufferSizes;
+    const [dflt] = kernel.v.server.udpReceiveBufferSizes;
+    // Linux reports twice the size set (its bookkeeping), the size capped by net.core.rmem_max.
+    const cap = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    assert.equal(set, 2 * Math.min(1048576, cap), `SO_RCVBUF ${set} (rmem_max ${cap})`);
+    if (cap > 262144) assert.ok(dflt! < set!, `kernel default ${dflt} below the configured ${set}`);
+  } finally {
+    await sized.v.stop();
+    await kernel.v.stop();
   }
 });

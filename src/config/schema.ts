@@ -37,6 +37,8 @@ export const configSchema = z.strictObject({
     max_udp_size: z.number().int().min(512).max(4096).default(1232),
     tcp_idle_timeout_ms: z.number().int().min(100).default(10_000),
     tcp_max_connections: z.number().int().min(1).default(1024),
+    /** SO_RCVBUF of each UDP listener, bytes (Linux caps it at net.core.rmem_max); 0 = the kernel's default. */
+    udp_receive_buffer: z.number().int().min(0).max(1 << 30).default(4 * 1024 * 1024),
     workers: z.number().int().min(1).max(64).default(1),
     /** Per-client token bucket; off by default (0). Loopback clients are exempt unless limit_loopback. */
     rate_limit: z.strictObject({

@@ -15,19 +15,18 @@ import { headerOnlyReply } from '../dns/reply.js';
 import type { RequestContext, TransportKind } from './context.js';
 import type { Pipeline } from './pipeline.js';
 
-/**
- * SO_RCVBUF of each UDP listener. The kernel default (208 KiB, a few hundred
- * queries) overflows during a stall of the event loop (a full GC, a busy
- * CPU): at 10,000 q/s bench:soak lost 3% of its queries, every one dropped
- * by the kernel at this socket; with 4 MiB, none. Linux caps it at
- * net.core.rmem_max.
- */
-const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 
 export interface ServerOptions {
   listen: Endpoint[];
   tcpIdleTimeoutMs: number;
   tcpMaxConnections: number;
+  /**
+   * SO_RCVBUF of each UDP listener (server.udp_receive_buffer; 0 = the kernel's default). The
+   * default 208 KiB (a few hundred queries) overflows during a stall of the event loop (a full
+   * GC, a busy CPU): at 10,000 q/s bench:soak lost 3% of its queries, every one dropped by the
+   * kernel at this socket; with 4 MiB, none. Linux caps it at net.core.rmem_max.
+   */
+  udpReceiveBuffer?: number;
   /** Queries one TCP connection may have in flight at once. */
   tcpMaxInFlight?: number;
   /** Answers what it can straight from the query bytes (fastpath.ts); undefined sends the packet down the pipeline. */
@@ -66,9 +65,14 @@ export class DnsServer {
     ].map(({ address, port, transport }) => ({ address, port, transport }));
   }
 
+  /** SO_RCVBUF of each UDP listener as the kernel reports it (Linux: twice what was set, for its bookkeeping). */
+  get udpReceiveBufferSizes(): number[] {
+    return this.udp.map((s) => s.socket.getRecvBufferSize());
+  }
+
   async start(): Promise<void> {
     for (const ep of this.opts.listen) {
-      const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, recvBufferSize: UDP_RECEIVE_BUFFER }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
+      const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, ...(this.opts.udpReceiveBuffer ? { recvBufferSize: this.opts.udpReceiveBuffer } : {}) }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
       await sock.bind(ep.port, ep.address);
       this.udp.push(sock);
       // TCP on the same port as UDP (the kernel's choice when the config says 0).

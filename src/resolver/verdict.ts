@@ -156,6 +156,7 @@ export class Verdict {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
       tcpIdleTimeoutMs: cfg.server.tcp_idle_timeout_ms,
       tcpMaxConnections: cfg.server.tcp_max_connections,
+      udpReceiveBuffer: cfg.server.udp_receive_buffer,
       // A query log needs every query's details: the pipeline alone then answers (restart to change).
       ...(cfg.log.queries ? {} : { fastPath: this.fastPath }),
     }, {
