@@ -18,6 +18,7 @@
  * answer the pipeline would have given from the same cache entry.
  */
 import type { PolicySet } from '../rpz/policy.js';
+import { answerKeyOf } from './cache/answers.js';
 import type { AnswerCache } from './cache/answers.js';
 import type { TransportKind } from './context.js';
 
@@ -106,7 +107,7 @@ export class FastPath {
     }
     const name = raw.toString('latin1', 12, qEnd);
     const answers = this.deps.answers;
-    const entry = answers.lookup((upper ? name.toLowerCase() : name) + '/' + qtype + '/' + bits, maxSize);
+    const entry = answers.lookup(answerKeyOf(upper ? name.toLowerCase() : name, qtype, bits), maxSize);
     // Access last: it may take a rate-limit token, which must only be spent on a query answered here.
     if (!entry || !this.deps.admits(address, transport)) return undefined;
     const wire = answers.patch(entry, raw, qEnd);

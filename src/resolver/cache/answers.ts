@@ -22,8 +22,15 @@ export interface AnswerEntry {
 
 export function answerKey(q: Message): string {
   const question = q.questions[0]!;
-  const bits = (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0);
-  return nameKey(question.name) + '/' + question.type + '/' + bits;
+  return answerKeyOf(nameKey(question.name), question.type, (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0));
+}
+
+/**
+ * The key from its parts, for callers that read them off the wire (the fast path):
+ * `nameKey` of the question name, QTYPE, and bits 1 = EDNS, 2 = DO, 4 = CD.
+ */
+export function answerKeyOf(nameKey: string, qtype: number, bits: number): string {
+  return nameKey + '/' + qtype + '/' + bits;
 }
 
 /** Offsets of the TTL fields of all records of a wire message, skipping OPT. */

@@ -148,7 +148,7 @@ export class Iterator {
    * RD=0 queries. With serve-stale, stale data may answer (EDE 3).
    */
   resolve(qname: Name, qtype: number, budget: Budget, cacheOnly = false): Promise<Resolved> {
-    if (cacheOnly) return this.follow(qname, qtype, (name) => this.fromCache(name, qtype)).then((r) => ('unfinished' in r ? notInCache(r) : r));
+    if (cacheOnly) return this.fromCacheChain(qname, qtype).then((r) => ('unfinished' in r ? notInCache(r) : r));
     const stale = this.opts.serveStale;
     if (stale && qtype !== Type.ANY) return this.resolveOrStale(qname, qtype, budget, stale);
     return this.chase(qname, qtype, budget);
@@ -156,8 +156,13 @@ export class Iterator {
 
   /** The whole answer if the cache holds every step of it (fresh data only), else undefined. No upstream query. */
   async cached(qname: Name, qtype: number): Promise<Resolved | undefined> {
-    const r = await this.follow(qname, qtype, (name) => this.fromCache(name, qtype));
+    const r = await this.fromCacheChain(qname, qtype);
     return 'unfinished' in r ? undefined : r;
+  }
+
+  /** The chain from fresh cache data alone, as far as it goes. */
+  private fromCacheChain(qname: Name, qtype: number): Promise<Resolved | Unfinished> {
+    return this.follow(qname, qtype, (name) => this.fromCache(name, qtype));
   }
 
   /** Resolve from the cache and upstream, fresh data only (also the iterator's own lookups of NS names). */
