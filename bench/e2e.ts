@@ -64,6 +64,7 @@ import { parseArgs } from 'node:util';
 import { LAB_SERVERS } from '../src/lab/lab.js';
 import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
 import { nsdConfText } from '../test/helpers/nsd.js';
+import { rootHintsText } from '../test/helpers/roothints.js';
 import { writeRpz } from './gen-rpz.js';
 import { stopAll, stopOnSignals, stopProc, track } from './processes.js';
 import { perfTotals } from './dnsperf.js';
@@ -228,7 +229,6 @@ interface Peer {
   spawn(ctx: Ctx): ChildProcess;
 }
 
-const hintsFile = (h: Ctx['hints']) => h.map((x) => `. 3600000 IN NS ${x.name}`).concat(h.map((x) => `${x.name} 3600000 IN A ${x.address}`)).join('\n') + '\n';
 const which = (bin: string, args: string[]) => (spawnSync(bin, args, { encoding: 'utf8' }).error ? `${bin} not found` : undefined);
 const verdictBuilt = () => (existsSync(join(REPO, 'dist/src/cli.js')) ? undefined : 'dist/src/cli.js missing: run npx tsc -p .');
 
@@ -264,7 +264,7 @@ log: { level: warn, policy_hits: false }
     label: 'Unbound',
     missing: () => which('unbound', ['-V']),
     spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), hintsFile(c.hints));
+      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
       writeFileSync(join(c.dir, 'unbound.conf'), `server:
   interface: 127.0.0.1@${c.port}
   port: ${c.port}
@@ -302,7 +302,7 @@ rpz:
     label: 'BIND 9',
     missing: () => which('named', ['-v']),
     spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), hintsFile(c.hints));
+      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
       writeFileSync(join(c.dir, 'named.conf'), `options {
   directory "${c.dir}";
   pid-file "${c.dir}/named.pid";
@@ -332,7 +332,7 @@ zone "bench.rpz" { type primary; file "${c.zone}"; notify no; check-integrity no
     label: 'PowerDNS Rec',
     missing: () => (existsSync('/usr/sbin/pdns_recursor') ? undefined : '/usr/sbin/pdns_recursor not found'),
     spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), hintsFile(c.hints));
+      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
       writeFileSync(join(c.dir, 'rpz.lua'), `rpzFile("${c.zone}", { policyName = "bench.rpz" })\n`);
       writeFileSync(join(c.dir, 'recursor.conf'), `local-address=127.0.0.1
 local-port=${c.port}

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from '../../src/dns/constants.js';
 import { ask } from './client.js';
+import { rootHintsText } from './roothints.js';
 
 export function hasNamed(): boolean {
   return spawnSync('named', ['-v'], { encoding: 'utf8' }).status === 0;
@@ -61,9 +62,7 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
   const address = opts.address ?? '127.0.0.1';
   const port = opts.port ?? 5391;
   const dir = mkdtempSync(join(tmpdir(), 'verdict-named-'));
-  const fqdn = (n: string) => n.replace(/\.?$/, '.');
-  const names = [...new Set(opts.rootHints.map((h) => fqdn(h.name)))];
-  writeFileSync(join(dir, 'root.hints'), names.map((n) => `. 3600000 IN NS ${n}`).concat(opts.rootHints.map((h) => `${fqdn(h.name)} 3600000 IN A ${h.address}`)).join('\n') + '\n');
+  writeFileSync(join(dir, 'root.hints'), rootHintsText(opts.rootHints));
   const zones: string[] = [];
   const policies: string[] = [];
   for (const z of opts.rpz ?? []) {

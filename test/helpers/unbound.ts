@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from '../../src/dns/constants.js';
 import { ask } from './client.js';
+import { rootHintsText } from './roothints.js';
 
 export function hasUnbound(): boolean {
   return spawnSync('unbound', ['-V'], { encoding: 'utf8' }).status === 0;
@@ -20,10 +21,7 @@ export interface UnboundHandle {
 
 export async function startUnbound(rootHints: { name: string; address: string }[], address = '127.55.252.1', port = 53): Promise<UnboundHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-unbound-'));
-  const fqdn = (n: string) => n.replace(/\.?$/, '.');
-  const names = [...new Set(rootHints.map((h) => fqdn(h.name)))];
-  const hints = names.map((n) => `. 3600000 IN NS ${n}`).concat(rootHints.map((h) => `${fqdn(h.name)} 3600000 IN ${h.address.includes(':') ? 'AAAA' : 'A'} ${h.address}`));
-  writeFileSync(join(dir, 'root.hints'), hints.join('\n') + '\n');
+  writeFileSync(join(dir, 'root.hints'), rootHintsText(rootHints));
   writeFileSync(join(dir, 'unbound.conf'), `server:
   interface: ${address}@${port}
   port: ${port}
