@@ -9,6 +9,8 @@ command -v knotd >/dev/null || need+=(knot)
 command -v kdig >/dev/null || need+=(knot-dnsutils)
 command -v unbound >/dev/null || need+=(unbound)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
+command -v ldns-signzone >/dev/null || need+=(ldnsutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
