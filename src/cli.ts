@@ -23,7 +23,7 @@ const USAGE = `usage: verdict <command> [options]
 commands:
   serve -c FILE        run the resolver (SIGHUP reloads, SIGTERM drains and exits)
   check -c FILE        validate the config, RPZ zones and orders; exit 1 with file:line errors
-  ctl COMMAND [ARG]    control a running server: status | reload | flush [NAME] | zones | transfer ZONE
+  ctl COMMAND [ARG]    control a running server: status | reload | flush [NAME] | zones | transfer ZONE | nta list|add|remove NAME
   orders list          the court orders, their state today and days left (--json)
   orders check         validate the order files; exit 1 with file:line errors
   orders explain NAME  which orders cover NAME and whether it is blocked now, and why
@@ -100,10 +100,13 @@ async function check(args: string[]): Promise<number> {
   const { file } = configArg(args);
   const { loadConfig } = await import('./config/load.js');
   const { checkPolicy } = await import('./rpz/manager.js');
-  const report = await checkPolicy(loadConfig(file));
-  for (const line of report.lines) process.stdout.write(line + '\n');
-  for (const line of report.errors) process.stderr.write(line + '\n');
-  if (report.errors.length) return 1;
+  const { checkDnssecConfig } = await import('./dnssec/cli-check.js');
+  const loaded = loadConfig(file);
+  const report = await checkPolicy(loaded);
+  const dnssec = checkDnssecConfig(loaded);
+  for (const line of [...report.lines, ...dnssec.lines]) process.stdout.write(line + '\n');
+  for (const line of [...report.errors, ...dnssec.errors]) process.stderr.write(line + '\n');
+  if (report.errors.length || dnssec.errors.length) return 1;
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }
@@ -112,7 +115,7 @@ async function ctl(args: string[]): Promise<number> {
   const { file, rest } = configArg(args);
   const [command, ...cargs] = rest;
   if (!command) {
-    process.stderr.write('usage: verdict ctl status|reload|flush [NAME]|zones|transfer ZONE [-c FILE]\n');
+    process.stderr.write('usage: verdict ctl status|reload|flush [NAME]|zones|transfer ZONE|nta list|add NAME|remove NAME [-c FILE]\n');
     return 2;
   }
   const { loadConfig } = await import('./config/load.js');

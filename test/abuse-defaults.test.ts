@@ -54,7 +54,7 @@ class Upstream implements Transport {
 }
 
 async function startVerdict(yaml: string, net: Transport): Promise<{ v: Verdict; port: number }> {
-  const cfg = parseConfigText(`${yaml}\nlog: { level: silent }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n`, 'abuse.yaml');
+  const cfg = parseConfigText(`${yaml}\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n`, 'abuse.yaml');
   const v = new Verdict({ config: cfg, file: 'abuse.yaml', baseDir: '.' }, { transport: net, rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   return { v, port: v.server.addresses[0]!.port };
@@ -192,7 +192,7 @@ test('rate limit: a reload that turns it off lets the silenced client through at
   const { v, port } = await startVerdict(yaml(', rate_limit: { qps: 0.01, burst: 2, limit_loopback: true }'), new Upstream());
   try {
     assert.equal(await answered(STRANGER, SERVER, port, 4), 2);
-    const next = parseConfigText(`${yaml('')}\nlog: { level: silent }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n`, 'abuse.yaml');
+    const next = parseConfigText(`${yaml('')}\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n`, 'abuse.yaml');
     await v.reload({ config: next, file: 'abuse.yaml', baseDir: '.' });
     assert.equal(await answered(STRANGER, SERVER, port, 10), 10);
   } finally {

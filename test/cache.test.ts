@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Type } from '../src/dns/constants.js';
 import type { Record } from '../src/dns/message.js';
-import { nameFromText } from '../src/dns/name.js';
-import { packRecords, ResolverCache, Trust } from '../src/resolver/cache/cache.js';
+import { nameFromText, nameToText } from '../src/dns/name.js';
+import { decodeRecords, encodeRecords, ResolverCache, Trust } from '../src/resolver/cache/cache.js';
 import { decodeMessage, emptyMessage, encodeMessage } from '../src/dns/message.js';
 import { AnswerCache } from '../src/resolver/cache/answers.js';
 
@@ -153,22 +153,23 @@ test('cached records and answers own their bytes: no decoded buffer pins a share
   for (let i = 1; i <= 3; i++) m.answers.push({ name: nameFromText('www.example.com.'), type: Type.A, class: 1, ttl: 300 + i, rdata: Buffer.from([192, 0, 2, i]) });
   const decoded = decodeMessage(encodeMessage(m)).answers;
   assert.ok(decoded[0]!.rdata.buffer.byteLength >= 8192, 'the decoder\'s buffers come from the pool (the premise)');
-  const packed = packRecords(decoded, 60);
-  const arena = packed[0]!.name.buffer;
-  assert.equal(arena.byteLength, 17 + 3 * 4, 'one buffer the size of the data: the owner once, three RDATA');
-  for (const r of packed) {
-    assert.equal(r.name.buffer, arena);
-    assert.equal(r.rdata.buffer, arena);
+  const wire = encodeRecords(decoded);
+  assert.equal(wire.buffer.byteLength, 4 + (1 + 17 + 6 + 4) + 2 * (1 + 6 + 4), 'one buffer the size of the data: the owner once, three RDATA');
+  const back = decodeRecords(wire, 60).records;
+  for (const r of back) {
+    assert.equal(r.name.buffer, wire.buffer);
+    assert.equal(r.rdata.buffer, wire.buffer);
     assert.equal(r.ttl, 60);
   }
-  assert.deepEqual(packed.map((r) => [...r.rdata]), decoded.map((r) => [...r.rdata]));
+  assert.deepEqual(back.map((r) => [...r.rdata]), decoded.map((r) => [...r.rdata]));
+  assert.deepEqual(back.map((r) => [r.type, r.class, nameToText(r.name)]), decoded.map((r) => [r.type, r.class, nameToText(r.name)]));
   const cache = new ResolverCache({ maxEntries: 10, maxTtl: 3600, maxNegativeTtl: 900 });
   cache.putRRset(decoded, Trust.Answer);
   const got = cache.getRRset(nameFromText('www.example.com.'), Type.A)!;
-  assert.equal(got[0]!.rdata.buffer.byteLength, 29, 'the cache keeps the packed copy');
+  assert.equal(got[0]!.rdata.buffer.byteLength, wire.length, 'the cache keeps the wire-form copy');
   const answers = new AnswerCache(10);
-  const wire = encodeMessage(m);
-  answers.store('k', Buffer.concat([wire]), 60);
+  const reply = encodeMessage(m);
+  answers.store('k', Buffer.concat([reply]), 60);
   const e = answers.lookup('k', 4096)!;
-  assert.equal(e.wire.buffer.byteLength, wire.length, 'the answer cache keeps an unpooled copy');
+  assert.equal(e.wire.buffer.byteLength, reply.length, 'the answer cache keeps an unpooled copy');
 });

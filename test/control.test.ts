@@ -29,7 +29,7 @@ let v: Verdict;
 let port = 0;
 
 before(async () => {
-  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { socket: "${socket}" }\n`, 'ctl.yaml');
+  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { socket: "${socket}" }\ndnssec: { validation: false }\n`, 'ctl.yaml');
   v = new Verdict({ config: cfg, file: 'config/verdict.yaml', baseDir: '.' }, { transport: net, rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   port = v.server.addresses[0]!.port;

@@ -145,7 +145,7 @@ class Net implements Transport {
 
 async function server(o: { server?: string; log?: string } = {}) {
   const net = new Net();
-  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"]${o.server ?? ''} }\nresolver: { qname_minimisation: false }\nlog: { level: silent${o.log ?? ''} }\ncontrol: { enabled: false }\n`, 't.yaml');
+  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"]${o.server ?? ''} }\nresolver: { qname_minimisation: false }\nlog: { level: silent${o.log ?? ''} }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n`, 't.yaml');
   const v = new Verdict({ config: cfg, file: 't.yaml', baseDir: '.' }, { transport: net, rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   return { v, net, port: v.server.addresses[0]!.port };

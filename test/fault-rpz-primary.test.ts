@@ -68,7 +68,7 @@ async function blocked(port: number): Promise<boolean> {
 }
 
 function verdict(yaml: string, name: string): Verdict {
-  const cfg = parseConfigText(`${yaml}\ncontrol: { enabled: false }\nmirrors: { enabled: false }\nlog: { level: silent }\n`, name);
+  const cfg = parseConfigText(`${yaml}\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\nlog: { level: silent }\n`, name);
   return new Verdict({ config: cfg, file: name, baseDir: dir }, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.248.9' }], logger: silent });
 }
 

@@ -150,7 +150,7 @@ class OneAnswer implements Transport {
 let v: Verdict;
 let port = 0;
 before(async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nlog: { level: silent }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n', 'f.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n', 'f.yaml');
   v = new Verdict({ config: cfg, file: 'f.yaml', baseDir: '.' }, { transport: new OneAnswer(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   port = v.server.addresses[0]!.port;

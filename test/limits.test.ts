@@ -34,7 +34,7 @@ class SlowNet implements Transport {
 }
 
 test('past max_concurrent recursions, SERVFAIL at once; the others complete', async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false, max_concurrent: 3 }\nlog: { level: silent }\ncontrol: { enabled: false }\n', 'c.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false, max_concurrent: 3 }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n', 'c.yaml');
   const v = new Verdict({ config: cfg, file: 'c.yaml', baseDir: '.' }, { transport: new SlowNet(300), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   try {
@@ -50,7 +50,7 @@ test('past max_concurrent recursions, SERVFAIL at once; the others complete', as
 });
 
 test('a client over its rate limit gets silence, loopback is exempt unless configured', async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], rate_limit: { qps: 0.01, burst: 3, limit_loopback: true } }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\n', 'r.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], rate_limit: { qps: 0.01, burst: 3, limit_loopback: true } }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n', 'r.yaml');
   const v = new Verdict({ config: cfg, file: 'r.yaml', baseDir: '.' }, { transport: new SlowNet(1), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   try {

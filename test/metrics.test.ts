@@ -21,7 +21,7 @@ let v: Verdict;
 let dnsPort = 0;
 let base = '';
 before(async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nmetrics: { listen: "127.0.0.1:0" }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\n', 't.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"] }\nmetrics: { listen: "127.0.0.1:0" }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n', 't.yaml');
   v = new Verdict({ config: cfg, file: 't.yaml', baseDir: '.' }, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   dnsPort = v.server.addresses[0]!.port;

@@ -28,6 +28,7 @@ orders: { files: ["orders/*.yaml"], clock: "2014-06-01T12:00:00Z", notice_addres
 mirrors: { state_file: mirrors.json, save_interval_s: 0 }
 log: { level: silent }
 control: { enabled: false }
+dnssec: { trust_anchor_file: ${resolve('lab/keys/root.ds')} }
 `;
 const cfgFile = join(dir, 'verdict.yaml');
 writeFileSync(cfgFile, yaml);

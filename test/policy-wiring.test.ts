@@ -36,7 +36,7 @@ after(async () => { for (const v of running) await v.stop(); });
 async function start(yaml: string, clock?: () => Date): Promise<{ v: Verdict; port: number }> {
   const file = join(dir, `cfg-${running.length}.yaml`);
   writeFileSync(file, yaml);
-  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\n${yaml}`, file);
+  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n${yaml}`, file);
   const v = new Verdict({ config: cfg, file, baseDir: dir }, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }], ...(clock ? { orderClock: clock } : {}) });
   running.push(v);
   await v.start();

@@ -4,8 +4,9 @@ import packet from 'dns-packet';
 import { Type, typeFromText } from '../src/dns/constants.js';
 import { NameError, ROOT, nameFromText, nameToText } from '../src/dns/name.js';
 import {
-  RdataError, Token, nameFromZoneText, rdataFromTokens, rdataToText, recordToText, ttlFromText,
+  RdataError, Token, nameFromZoneText, rdataFromTokens, rdataToText, recordToText, sigTimeFromText, sigTimeToText, ttlFromText,
 } from '../src/dns/rdata.js';
+import { nsec3Hash } from '../src/dnssec/records.js';
 
 const T = { timeout: 10_000 };
 const origin = nameFromText('example.com.');
@@ -40,6 +41,13 @@ function rejects(type: string, text: string, index: number, reason: RegExp): voi
 const body = (b: Buffer): Buffer => b.subarray(2);
 type Enc = { encode(d: unknown): Buffer };
 const dp = packet as unknown as { [type: string]: Enc };
+
+// RFC 5702 6.1's RRSIG (2030-01-01 and 2000-01-01 are 0x70dbd880 and 0x386d4380 seconds).
+const rsaSig = 'kRCOH6u7l0QGy9qpC9l1sLncJcOKFLJ7GhiUOibu4teYp5VE9RncriShZNz85mwlMgNEacFYK/lPtPiVYP4bwg==';
+const rsaSigWire = '0001' + '08' + '03' + '00000e10' + '70dbd880' + '386d4380' + '2349' + '076578616d706c65036e657400' +
+  Buffer.from(rsaSig, 'base64').toString('hex');
+// RFC 5155 appendix A: H(ns1.example) = 2t7b4g4vsa5smi47k61mv5bv1a22bojr (salt aabbccdd, 12 iterations).
+const ns1Hash = nsec3Hash(nameFromText('ns1.example.'), Buffer.from('aabbccdd', 'hex'), 12).toString('hex');
 
 // [type, presentation in, wire hex or dns-packet reference, canonical presentation out]
 const cases: [string, string, string | Buffer, string][] = [
@@ -81,6 +89,31 @@ const cases: [string, string, string | Buffer, string][] = [
     '3 1 1 0C72AC70B745AC19998811B131D662C9AC69DBDBE7CB23E5B514B56664C5D3D6'],
   ['DNSKEY', '257 3 8 AwEA AQ==', '01010308' + Buffer.from('AwEAAQ==', 'base64').toString('hex'), '257 3 8 AwEAAQ=='],
   ['RP', 'admin.example.com. .', '0561646d696e076578616d706c6503636f6d0000', 'admin.example.com. .'],
+  ['RRSIG', `A RSASHA256 3 1h 20300101000000 20000101000000 9033 example.net. ${rsaSig.slice(0, 30)} ${rsaSig.slice(30)}`, rsaSigWire,
+    `A 8 3 3600 20300101000000 20000101000000 9033 example.net. ${rsaSig}`],
+  ['RRSIG', `A 8 3 3600 1893456000 946684800 9033 example.net. ${rsaSig}`, rsaSigWire,
+    `A 8 3 3600 20300101000000 20000101000000 9033 example.net. ${rsaSig}`],
+  ['RRSIG', 'TYPE65534 13 0 0 0 0 0 . AAAA', 'fffe0d00' + '00'.repeat(14) + '00' + '000000',
+    'TYPE65534 13 0 0 19700101000000 19700101000000 0 . AAAA'],
+  // RFC 4034 4.3's example, wire bytes as printed there.
+  ['NSEC', 'host A MX RRSIG NSEC TYPE1234', '04686f7374076578616d706c6503636f6d00' + '0006400100000003' + '041b' + '00'.repeat(26) + '20',
+    'host.example.com. A MX RRSIG NSEC TYPE1234'],
+  ['NSEC', 'next.example. NSEC a', '046e657874076578616d706c6500' + '0006' + '4000000000' + '01',
+    'next.example. A NSEC'],
+  ['NSEC', 'next.example.', '046e657874076578616d706c6500', 'next.example.'],
+  // RFC 5155 appendix A: the NSEC3 of the apex, and its NSEC3PARAM.
+  ['NSEC3', '1 1 12 aabbccdd 2t7b4g4vsa5smi47k61mv5bv1a22bojr MX DNSKEY NS SOA NSEC3PARAM RRSIG',
+    '0101000c04aabbccdd14' + ns1Hash + '0007220100000002' + '90',
+    '1 1 12 AABBCCDD 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR NS SOA MX RRSIG DNSKEY NSEC3PARAM'],
+  ['NSEC3', '1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR', '0100000000' + '14' + ns1Hash, '1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR'],
+  ['NSEC3PARAM', '1 0 12 aabbccdd', '0100000c04aabbccdd', '1 0 12 AABBCCDD'],
+  ['NSEC3PARAM', '1 0 0 -', '0100000000', '1 0 0 -'],
+  ['CDS', '60485 5 1 2BB183AF5F22588179A53B0A 98631FAD1A292118', 'ec450501' + '2bb183af5f22588179a53b0a98631fad1a292118',
+    '60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118'],
+  // RFC 8078 4: the CDS and CDNSKEY that ask the parent to remove the DS RRset.
+  ['CDS', '0 0 0 00', '0000000000', '0 0 0 00'],
+  ['CDNSKEY', '0 3 0 AA==', '0000030000', '0 3 0 AA=='],
+  ['CDNSKEY', '257 3 ECDSAP256SHA256 AwEAAQ==', '0101030d' + Buffer.from('AwEAAQ==', 'base64').toString('hex'), '257 3 13 AwEAAQ=='],
 ];
 
 test('every supported type reads to the right wire bytes and prints back to the same wire bytes', T, () => {
@@ -139,7 +172,18 @@ test('RFC 3597 generic RDATA works for unknown and known types alike', T, () => 
   assert.ok(parse('CNAME', '\\# 1 00').equals(ROOT));
   assert.ok(parse('TXT', '\\# 4 03616263').equals(parse('TXT', 'abc')));
   // Types we have no presentation parser for still load generically and print generically.
-  assert.equal(rdataToText(Type.NSEC, parse('NSEC', '\\# 2 0000')), '\\# 2 0000');
+  assert.equal(rdataToText(29, parse('LOC', '\\# 2 0000')), '\\# 2 0000');
+  assert.ok(parse('NSEC', '\\# 4 00000140').equals(parse('NSEC', '. A')));
+  // A DNSSEC record whose wire form does not fit its type prints generically, and is refused in generic form.
+  assert.equal(rdataToText(Type.NSEC, Buffer.from('0000', 'hex')), '\\# 2 0000');
+  assert.equal(rdataToText(Type.RRSIG, Buffer.from('0001', 'hex')), '\\# 2 0001');
+  assert.equal(rdataToText(Type.NSEC3, Buffer.from('0100000000', 'hex')), '\\# 5 0100000000');
+  assert.equal(rdataToText(Type.NSEC3PARAM, Buffer.from('0100000001', 'hex')), '\\# 5 0100000001');
+  // Text that would not read back is not printed: a DS digest of the wrong size, a DNSKEY without a key.
+  assert.equal(rdataToText(Type.DS, Buffer.from('0001080201', 'hex')), '\\# 5 0001080201');
+  assert.equal(rdataToText(59, Buffer.from('0001080201', 'hex')), '\\# 5 0001080201');
+  assert.equal(rdataToText(Type.DNSKEY, Buffer.from('01010308', 'hex')), '\\# 4 01010308');
+  rejects('NSEC', '\\# 2 0000', 2, /not a valid NSEC record/);
   // Wire data that does not fit its type prints generically rather than throwing.
   assert.equal(rdataToText(Type.A, Buffer.from([1, 2, 3])), '\\# 3 010203');
   assert.equal(rdataToText(Type.CNAME, Buffer.from([5, 0x61])), '\\# 2 0561');
@@ -189,5 +233,38 @@ test('malformed RDATA names the offending token', T, () => {
   rejects('A', '\\# 5 C0000201', 2, /4 bytes, its length says 5/);
   rejects('A', '\\# x', 1, /bad RDATA length/);
   rejects('NS', '\\# 2 0161', 2, /not a valid NS record/);
-  rejects('NSEC', 'host.example. A', 0, /no presentation format known for NSEC/);
+  rejects('LOC', '52 22 23.000 N 4 53 32.000 E -2.00m', 0, /no presentation format known for LOC/);
+  const sig = 'A 8 3 3600 20300101000000 20000101000000 9033 example.net.';
+  rejects('RRSIG', `BOGUS ${sig.slice(2)} AAAA`, 0, /unknown type covered 'BOGUS'/);
+  rejects('RRSIG', 'A 8 3 3600 20301301000000 20000101000000 9033 example.net. AAAA', 4, /bad signature expiration '20301301000000'/);
+  rejects('RRSIG', 'A 8 3 3600 20300101000000 2000010100000 9033 example.net. AAAA', 5, /bad signature inception/);
+  rejects('RRSIG', 'A 8 3 3600 20300101000000 20000101000000 70000 example.net. AAAA', 6, /key tag 70000 out of range/);
+  rejects('RRSIG', sig, 8, /missing its signature/);
+  rejects('RRSIG', `${sig} AA=A`, 8, /bad base64/);
+  rejects('NSEC', 'host.example. A NOTATYPE', 2, /unknown type 'NOTATYPE'/);
+  rejects('NSEC', '', 0, /missing its next domain name/);
+  rejects('NSEC3', '1 1 12 abc 2t7b4g4vsa5smi47k61mv5bv1a22bojr A', 3, /bad salt 'abc'/);
+  rejects('NSEC3', '1 1 12 - 2t7b4g4vsa5smi47k61mv5bv1a22boj! A', 4, /bad next hashed owner name/);
+  // 33 characters of base32hex leave 5 stray bits: not a canonical encoding.
+  rejects('NSEC3', '1 1 12 - 2t7b4g4vsa5smi47k61mv5bv1a22bojr0 A', 4, /bad next hashed owner name/);
+  rejects('NSEC3', '1 1 70000 - 2t7b4g4vsa5smi47k61mv5bv1a22bojr', 2, /out of range/);
+  rejects('NSEC3PARAM', '1 0 12 aabbccdd extra', 4, /unexpected 'extra'/);
+  rejects('NSEC3PARAM', '1 0 12', 3, /missing its salt/);
+  rejects('CDS', '1 8 2 abcd', 3, /must be 32 bytes/);
+});
+
+test('RRSIG times read as YYYYMMDDHHmmSS or seconds, with 32-bit wrap-around (RFC 4034 3.1.5, 3.2)', T, () => {
+  assert.equal(sigTimeFromText('20300101000000'), 1893456000);
+  assert.equal(sigTimeFromText('19700101000000'), 0);
+  assert.equal(sigTimeFromText('1893456000'), 1893456000);
+  assert.equal(sigTimeFromText('4294967295'), 4294967295);
+  assert.equal(sigTimeFromText('20000229120000'), 951825600);
+  // 2106-02-07 06:28:16 is 2^32 seconds: the field wraps to 0.
+  assert.equal(sigTimeFromText('21060207062816'), 0);
+  for (const bad of ['4294967296', '20010229000000', '20001301000000', '20000100000000', '20000101240000', '19691231235959', '2000010100000', '-1', '1e9', '']) {
+    assert.equal(sigTimeFromText(bad), undefined, bad);
+  }
+  assert.equal(sigTimeToText(0), '19700101000000');
+  assert.equal(sigTimeToText(4294967295), '21060207062815');
+  assert.equal(sigTimeToText(951825600), '20000229120000');
 });

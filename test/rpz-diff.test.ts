@@ -302,6 +302,8 @@ async function startVerdict(setup: Setup, dir: string): Promise<VerdictHandle> {
       })),
     },
     control: { enabled: false },
+    // The mini hierarchy is unsigned: no trust anchor would validate it.
+    dnssec: { validation: false },
     log: { level: 'info' },
   };
   const file = join(dir, `verdict-${port}.json`);

@@ -79,7 +79,7 @@ async function serve(address: string, auth: Authority): Promise<void> {
 async function startVerdict(resolverYaml: string): Promise<{ verdict: Verdict; port: number }> {
   const text = `server: { listen: ["127.0.0.1:0"], allow: ["127.0.0.0/8"] }\n`
     + `resolver: { qname_minimisation: false, ${resolverYaml} }\n`
-    + 'log: { level: silent }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n';
+    + 'log: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n';
   const net = new NetTransport(1232);
   const transport: Transport = { query: (q) => net.query({ ...q, port }) };
   const verdict = new Verdict({ config: parseConfigText(text, 'serve-stale-test.yaml'), file: 'serve-stale-test.yaml', baseDir: '.' }, {

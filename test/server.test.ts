@@ -26,7 +26,7 @@ let port = 0;
 const net = new OneAnswerNet();
 
 before(async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], allow: ["127.0.0.1/32"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\n', 'test.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], allow: ["127.0.0.1/32"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n', 'test.yaml');
   v = new Verdict({ config: cfg, file: 'test.yaml', baseDir: '.' }, { transport: net, rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   await v.start();
   port = v.server.addresses[0]!.port;
@@ -89,7 +89,7 @@ test('RD=0 is answered from the cache only', async () => {
 });
 
 test('clients outside the allow-list get REFUSED with an EDE', async () => {
-  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], allow: ["192.0.2.0/24"] }\nlog: { level: silent }\ncontrol: { enabled: false }\n', 'deny.yaml');
+  const cfg = parseConfigText('server: { listen: ["127.0.0.1:0"], allow: ["192.0.2.0/24"] }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\n', 'deny.yaml');
   const closed = new Verdict({ config: cfg, file: 'deny.yaml', baseDir: '.' }, { transport: net });
   await closed.start();
   try {

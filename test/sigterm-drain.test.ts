@@ -133,6 +133,7 @@ test('SIGTERM with queries in flight: every TCP (and UDP) answer is finished, no
   writeFileSync(cfg, `server: { listen: ["${LISTEN}:0"] }
 resolver: { root_hints: [{ name: a.root.lab, address: ${UPSTREAM} }], qname_minimisation: false, upstream_timeout_ms: 4000, query_timeout_ms: 8000 }
 control: { enabled: false }
+dnssec: { validation: false }
 mirrors: { enabled: false }
 log: { level: info }
 `);

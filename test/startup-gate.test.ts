@@ -243,6 +243,7 @@ rpz:
   zones: [{ name: big.rpz, file: big.rpz }]
 log: { level: info, policy_hits: false }
 control: { enabled: false }
+dnssec: { validation: false }
 mirrors: { enabled: false }
 `);
   const sock = createSocket('udp4');
@@ -368,6 +369,7 @@ rpz:
   zones: [{ name: big.rpz, file: big.rpz }]
 log: { level: info, policy_hits: false }
 control: { enabled: false }
+dnssec: { validation: false }
 mirrors: { enabled: false }
 `);
   const proc = spawn(process.execPath, [CLI, 'serve', '-c', cfg], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -438,7 +440,7 @@ after(async () => {
 
 async function verdict(name: string, yaml: string): Promise<{ v: Verdict; started: Promise<void> }> {
   const file = join(work, `${name}.yaml`);
-  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n${yaml}`, file);
+  const cfg = parseConfigText(`server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\nlog: { level: silent }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n${yaml}`, file);
   const v = new Verdict({ config: cfg, file, baseDir: work }, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }] });
   running.push(v);
   return { v, started: v.start() };

@@ -117,7 +117,7 @@ function feed(serial: number, rules: string[]): void {
 
 async function start(name: string, yaml: string, lines?: string[]): Promise<{ v: Verdict; port: number; reload(): Promise<void> }> {
   const file = join(work, `${name}.yaml`);
-  const text = `server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\ncontrol: { enabled: false }\nmirrors: { enabled: false }\n${yaml}`;
+  const text = `server: { listen: ["127.0.0.1:0"] }\nresolver: { qname_minimisation: false }\ncontrol: { enabled: false }\ndnssec: { validation: false }\nmirrors: { enabled: false }\n${yaml}`;
   const cfg = parseConfigText(text, file);
   const logger = lines ? pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } }) : pino({ level: 'silent' });
   const v = new Verdict({ config: cfg, file, baseDir: work }, { transport: new Net(), rootHints: [{ name: 'a.root.lab', address: '127.55.0.1' }], logger });

@@ -136,6 +136,7 @@ writeFileSync(cfg1, `server: { listen: ["${V1.address}:${V1.port}"] }
 resolver: { qname_minimisation: false }
 log: { level: silent }
 control: { enabled: false }
+dnssec: { validation: false }
 mirrors: { enabled: false }
 metrics: { listen: "${V1.address}:0" }
 rpz:
@@ -291,6 +292,7 @@ resolver:
   root_hints: [{ name: a.root.test, address: "${ROOT}" }]
 log: { level: silent }
 control: { enabled: false }
+dnssec: { validation: false }
 mirrors: { enabled: false }
 orders:
   files: ["${join(dir2, 'orders')}/*.yaml"]

@@ -141,6 +141,26 @@ export const configSchema = z.strictObject({
     /** How often the server saves its state file, in seconds (0: only at stop). */
     save_interval_s: z.number().int().min(0).default(300),
   }).prefault({}),
+  /** DNSSEC validation (docs/DNSSEC.md): on by default, as in Unbound, BIND, PowerDNS Recursor and Knot Resolver. */
+  dnssec: z.strictObject({
+    validation: z.boolean().default(true),
+    /** DS or DNSKEY records in master-file format (Unbound's trust-anchor-file); one file or a list. Absent: the built-in IANA root anchors. */
+    trust_anchor_file: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Names at or below which answers are treated as insecure (RFC 7646). */
+    negative_trust_anchors: z.array(z.string().min(1)).default([]),
+    /** Seconds bogus data and a zone's bogus keys stay cached (Unbound's val-bogus-ttl). */
+    bogus_ttl: z.number().int().min(0).max(86_400).default(60),
+    /** NSEC3 iterations above this make an answer insecure, EDE 27 (RFC 9276; Unbound and BIND use 150). */
+    nsec3_max_iterations: z.number().int().min(0).max(2500).default(150),
+    /** Aggressive use of validated NSEC records (RFC 8198). */
+    aggressive_nsec: z.boolean().default(true),
+    /** RFC 5011 tracking of the built-in root anchors, kept in this JSON file (Unbound's auto-trust-anchor-file). Absent: no tracking. */
+    root_key_state_file: z.string().optional(),
+    /** Signature verifications per client query (KeyTrap, CVE-2023-50387). */
+    max_validations_per_query: z.number().int().min(1).max(10_000).default(64),
+    /** NSEC3 hash computations per client query (CVE-2023-50868). */
+    max_nsec3_hashes_per_query: z.number().int().min(1).max(100_000).default(128),
+  }).prefault({}),
   tsig_keys: z.record(z.string(), z.strictObject({ algorithm: z.string(), secret: z.string() })).default({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

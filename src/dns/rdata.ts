@@ -7,11 +7,16 @@
  * dns-packet, whose string names lose bytes (RFC 4343). dns-packet's per-type
  * codecs are used as thin adapters only where they are byte-exact (A, AAAA,
  * TXT/SPF, DS, TLSA); the others carry names or octet strings that its UTF-8
- * `string` helper would mangle, so they are written here.
+ * `string` helper would mangle, so they are written here. The DNSSEC types
+ * (RRSIG, NSEC, NSEC3, NSEC3PARAM, CDS, CDNSKEY) share their type bitmaps and
+ * base32hex with the validator, from src/dnssec/records.ts.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import packet from 'dns-packet';
-import { Class, Type, typeToText } from './constants.js';
+import {
+  base32hexDecode, base32hexEncode, decodeTypeBitmap, encodeTypeBitmap, parseNsec3,
+} from '../dnssec/records.js';
+import { Class, Type, typeFromText, typeToText } from './constants.js';
 import type { Record } from './message.js';
 import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, Name, NameError, ROOT, nameFromText, nameToText } from './name.js';
 
@@ -221,6 +226,35 @@ const ALGORITHMS = new Map<string, number>([
   ['ED25519', 15], ['ED448', 16], ['INDIRECT', 252], ['PRIVATEDNS', 253], ['PRIVATEOID', 254],
 ]);
 
+// ---------------------------------------------------------------- RRSIG times
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/**
+ * An RRSIG expiration or inception time (RFC 4034 3.2): YYYYMMDDHHmmSS in UTC,
+ * or seconds since 1970. The field is 32 bits read with serial arithmetic
+ * (RFC 4034 3.1.5), so dates past 2106 wrap around, as BIND writes them.
+ */
+export function sigTimeFromText(s: string): number | undefined {
+  if (/^[0-9]{14}$/.test(s)) {
+    const [y, mo, d, h, mi, se] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].map(Number) as [number, number, number, number, number, number];
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return undefined;
+    const ms = Date.UTC(y, mo - 1, d, h, mi, se);
+    // Date.UTC rolls 31 February into March; the round trip catches it.
+    if (new Date(ms).getUTCDate() !== d) return undefined;
+    return (ms / 1000) % 0x100000000;
+  }
+  if (!/^[0-9]{1,10}$/.test(s)) return undefined;
+  const v = Number(s);
+  return v <= 0xffffffff ? v : undefined;
+}
+
+/** YYYYMMDDHHmmSS of a 32-bit RRSIG time, read as seconds since 1970 (so up to 2106). */
+export function sigTimeToText(v: number): string {
+  const t = new Date(v * 1000);
+  return `${t.getUTCFullYear()}${pad2(t.getUTCMonth() + 1)}${pad2(t.getUTCDate())}${pad2(t.getUTCHours())}${pad2(t.getUTCMinutes())}${pad2(t.getUTCSeconds())}`;
+}
+
 // ---------------------------------------------------------------- field reader
 
 /** Walks the RDATA tokens of one record; every failure names the token it is about. */
@@ -266,6 +300,37 @@ class Fields {
     if (named !== undefined) return named;
     this.i--;
     return this.int('algorithm', 255);
+  }
+
+  /** A type mnemonic or TYPEnnn (RFC 3597 5). */
+  rrType(what: string): number {
+    const s = this.word(what);
+    const t = typeFromText(s);
+    if (t === undefined) this.fail(`unknown ${what} '${s}'`, this.i - 1);
+    return t;
+  }
+
+  /** The remaining tokens as a type bitmap (RFC 4034 4.2, RFC 5155 3.3); may be empty. */
+  typeBitmap(): Buffer {
+    const types: number[] = [];
+    while (this.more) types.push(this.rrType('type'));
+    return encodeTypeBitmap(types);
+  }
+
+  sigTime(what: string): number {
+    const s = this.word(what);
+    const v = sigTimeFromText(s);
+    if (v === undefined) this.fail(`bad ${what} '${s}' (YYYYMMDDHHmmSS or seconds)`, this.i - 1);
+    return v;
+  }
+
+  /** NSEC3 salt (RFC 5155 3.3): hex, or "-" for none. */
+  salt(): Buffer {
+    const s = this.word('salt');
+    if (s === '-') return Buffer.alloc(0);
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(s)) this.fail(`bad salt '${s}' (hex, or - for none)`, this.i - 1);
+    if (s.length > 510) this.fail(`salt of ${s.length / 2} bytes exceeds 255`, this.i - 1);
+    return Buffer.from(s, 'hex');
   }
 
   name(what: string): Name {
@@ -373,6 +438,19 @@ class Wire {
     this.o += l;
     return s;
   }
+  /** A type bitmap running to the end of the RDATA, as mnemonics. */
+  types(): string {
+    const types = [...decodeTypeBitmap(this.rd, this.o)].sort((a, b) => a - b);
+    this.o = this.rd.length;
+    return types.map(typeToText).join(' ');
+  }
+  salt(): string {
+    const l = this.u8();
+    this.need(l);
+    const s = l === 0 ? '-' : hexUpper(this.rd.subarray(this.o, this.o + l));
+    this.o += l;
+    return s;
+  }
   rest(): Buffer {
     const b = this.rd.subarray(this.o);
     this.o = this.rd.length;
@@ -431,6 +509,46 @@ function addressV6ToText(rd: Buffer): string {
   }
   return decodeWith(codecs.aaaa, rd);
 }
+
+// The digest length is fixed by its type: SHA-1 (RFC 4034 5.1.4), SHA-256 (RFC 4509), GOST (RFC 5933), SHA-384 (RFC 6605).
+const DIGEST_LENGTHS: { [type: number]: number } = { 1: 20, 2: 32, 3: 32, 4: 48 };
+
+const dsCodec: RdataCodec = {
+  fromText: (f) => {
+    const keyTag = f.int('key tag', 0xffff);
+    const algorithm = f.algorithm();
+    const digestType = f.int('digest type', 255);
+    const at = f.i;
+    const digest = f.hex('digest');
+    const want = DIGEST_LENGTHS[digestType];
+    if (want !== undefined && digest.length !== want) f.fail(`digest of type ${digestType} must be ${want} bytes, not ${digest.length}`, at);
+    return encodeWith(codecs.ds, { keyTag, algorithm, digestType, digest });
+  },
+  toText: (w) => {
+    w.need(5);
+    const d = decodeWith(codecs.ds, w.rest());
+    // Printed in a form that reads back, or not at all (the generic form then).
+    const want = DIGEST_LENGTHS[d.digestType];
+    if (want !== undefined && d.digest.length !== want) throw new RangeError(`digest of type ${d.digestType} is not ${want} bytes`);
+    return `${d.keyTag} ${d.algorithm} ${d.digestType} ${hexUpper(d.digest)}`;
+  },
+};
+
+const dnskeyCodec: RdataCodec = {
+  fromText: (f) => {
+    const flags = f.int('flags', 0xffff);
+    const protocol = f.int('protocol', 255);
+    const algorithm = f.algorithm();
+    const key = f.base64('public key');
+    return Buffer.concat([u16(flags), u8(protocol), u8(algorithm), key]);
+  },
+  toText: (w) => {
+    const head = `${w.u16()} ${w.u8()} ${w.u8()}`;
+    const key = w.rest();
+    if (key.length === 0) throw new RangeError('DNSKEY without a public key');
+    return `${head} ${key.toString('base64')}`;
+  },
+};
 
 const CODECS = new Map<number, RdataCodec>([
   [Type.A, {
@@ -541,33 +659,71 @@ const CODECS = new Map<number, RdataCodec>([
       return `${flags} ${tag} ${quote(w.rest())}`;
     },
   }],
-  [Type.DS, {
+  [Type.DS, dsCodec],
+  [59, dsCodec], // CDS (RFC 7344 3.1: the DS format)
+  [Type.DNSKEY, dnskeyCodec],
+  [60, dnskeyCodec], // CDNSKEY (RFC 7344 3.2: the DNSKEY format)
+  [Type.RRSIG, {
+    // RFC 4034 3.2: type covered, algorithm, labels, original TTL, expiration, inception, key tag, signer, signature.
     fromText: (f) => {
-      const keyTag = f.int('key tag', 0xffff);
+      const covered = f.rrType('type covered');
       const algorithm = f.algorithm();
-      const digestType = f.int('digest type', 255);
-      const at = f.i;
-      const digest = f.hex('digest');
-      // RFC 4509 / RFC 6605: the digest length is fixed by its type.
-      const want = ({ 1: 20, 2: 32, 3: 32, 4: 48 } as { [k: number]: number })[digestType];
-      if (want !== undefined && digest.length !== want) f.fail(`digest of type ${digestType} must be ${want} bytes, not ${digest.length}`, at);
-      return encodeWith(codecs.ds, { keyTag, algorithm, digestType, digest });
+      const labels = f.int('labels', 255);
+      const ttl = f.duration('original TTL');
+      const expiration = f.sigTime('signature expiration');
+      const inception = f.sigTime('signature inception');
+      const keyTag = f.int('key tag', 0xffff);
+      const signer = f.name('signer name');
+      const signature = f.base64('signature');
+      return Buffer.concat([u16(covered), u8(algorithm), u8(labels), u32(ttl), u32(expiration), u32(inception), u16(keyTag), signer, signature]);
     },
     toText: (w) => {
-      w.need(5);
-      const d = decodeWith(codecs.ds, w.rest());
-      return `${d.keyTag} ${d.algorithm} ${d.digestType} ${hexUpper(d.digest)}`;
+      const head = `${typeToText(w.u16())} ${w.u8()} ${w.u8()} ${w.u32()} ${sigTimeToText(w.u32())} ${sigTimeToText(w.u32())} ${w.u16()} ${w.name()}`;
+      const signature = w.rest();
+      if (signature.length === 0) throw new RangeError('RRSIG without a signature');
+      return `${head} ${signature.toString('base64')}`;
     },
   }],
-  [Type.DNSKEY, {
+  [Type.NSEC, {
+    // RFC 4034 4.2: next domain name, then the types present as mnemonics.
     fromText: (f) => {
-      const flags = f.int('flags', 0xffff);
-      const protocol = f.int('protocol', 255);
-      const algorithm = f.algorithm();
-      const key = f.base64('public key');
-      return Buffer.concat([u16(flags), u8(protocol), u8(algorithm), key]);
+      const next = f.name('next domain name');
+      return Buffer.concat([next, f.typeBitmap()]);
     },
-    toText: (w) => `${w.u16()} ${w.u8()} ${w.u8()} ${w.rest().toString('base64')}`,
+    toText: (w) => [w.name(), w.types()].filter((s) => s !== '').join(' '),
+  }],
+  [Type.NSEC3, {
+    // RFC 5155 3.3: hash algorithm, flags, iterations, salt, next hashed owner (base32hex), types.
+    fromText: (f) => {
+      const head = [f.int('hash algorithm', 255), f.int('flags', 255)];
+      const iterations = f.int('iterations', 0xffff);
+      const salt = f.salt();
+      const b32 = f.word('next hashed owner name');
+      const next = base32hexDecode(b32);
+      // Only the canonical spelling reads back byte for byte (no stray trailing bits).
+      if (next === undefined || next.length === 0 || base32hexEncode(next) !== b32.toLowerCase()) {
+        return f.fail(`bad next hashed owner name '${b32}' (base32hex)`, f.i - 1);
+      }
+      if (next.length > 255) f.fail(`next hashed owner name of ${next.length} bytes exceeds 255`, f.i - 1);
+      return Buffer.concat([u8(head[0]!), u8(head[1]!), u16(iterations), withLength(salt), withLength(next), f.typeBitmap()]);
+    },
+    toText: (w) => {
+      const n = parseNsec3(w.rest());
+      const salt = n.salt.length === 0 ? '-' : hexUpper(n.salt);
+      const types = [...n.types].sort((a, b) => a - b).map(typeToText);
+      return [n.hashAlgorithm, n.flags, n.iterations, salt, base32hexEncode(n.nextHashed).toUpperCase(), ...types].join(' ');
+    },
+  }],
+  [Type.NSEC3PARAM, {
+    // RFC 5155 4.3: hash algorithm, flags, iterations, salt.
+    fromText: (f) => {
+      const head = [f.int('hash algorithm', 255), f.int('flags', 255)];
+      const iterations = f.int('iterations', 0xffff);
+      const salt = f.salt();
+      f.end();
+      return Buffer.concat([u8(head[0]!), u8(head[1]!), u16(iterations), withLength(salt)]);
+    },
+    toText: (w) => `${w.u8()} ${w.u8()} ${w.u16()} ${w.salt()}`,
   }],
   [44, { // SSHFP (RFC 4255 3.2)
     fromText: (f) => {

@@ -40,6 +40,8 @@ export class Metrics {
   readonly transfersServed: Counter<'kind' | 'result'>;
   readonly zoneStoreFailures: Counter<'zone'>;
   readonly startupGate: Counter<'outcome'>;
+  readonly dnssecValidations: Counter<'result' | 'reason'>;
+  readonly aggressiveNsec: Counter<'kind'>;
   private readonly queryChildren = new Map<string, { inc(n?: number): void }>();
 
   constructor() {
@@ -59,6 +61,8 @@ export class Metrics {
     this.cacheHits = new Counter({ name: 'verdict_cache_hits_total', help: 'Lookups answered from the record cache.', registers: r });
     this.cacheMisses = new Counter({ name: 'verdict_cache_misses_total', help: 'Lookups that needed upstream queries.', registers: r });
     this.staleAnswers = new Counter({ name: 'verdict_stale_answers_total', help: 'Client queries answered from expired cache data (serve-stale, RFC 8767).', registers: r });
+    this.dnssecValidations = new Counter({ name: 'verdict_dnssec_validations_total', help: 'DNSSEC verdicts on resolution steps (RRsets and negative answers), by result (secure, insecure, bogus) and, for bogus and noted insecure ones, the Extended DNS Error code.', labelNames: ['result', 'reason'], registers: r });
+    this.aggressiveNsec = new Counter({ name: 'verdict_dnssec_aggressive_answers_total', help: 'Negative answers synthesised from cached, validated NSEC records (RFC 8198), by kind (nxdomain, nodata).', labelNames: ['kind'], registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });
     this.upstreamTimeouts = new Counter({ name: 'verdict_upstream_timeouts_total', help: 'Upstream queries that timed out.', registers: r });

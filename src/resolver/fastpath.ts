@@ -100,6 +100,7 @@ export class FastPath {
       return undefined;
     }
     if ((raw[3]! & 0x10) !== 0) bits |= 4; // CD
+    if ((raw[3]! & 0x20) !== 0) bits |= 8; // AD (RFC 6840 5.7: asks for the AD bit without DO)
     const set = this.deps.policy();
     if (!set.isEmpty) {
       const out = set.before(address, raw.subarray(12, qEnd));

@@ -101,7 +101,8 @@ export class NetTransport implements Transport {
   }
 
   private queryBytes(id: number, name: Name, type: number, edns: boolean): Buffer {
-    return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize) : undefined }));
+    // DO on every query (RFC 4035 4.1): the validator needs the signatures, and DO clients get them.
+    return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
   }
 
   private async udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {

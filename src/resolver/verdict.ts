@@ -46,6 +46,8 @@ import { keyringFromConfig, notifyTargets, transferKey } from '../rpz/transfer/s
 import { logAddress } from './privacy.js';
 import { MirrorFeed } from './mirror-feed.js';
 import type { Transport } from './transport.js';
+import { buildDnssec } from './dnssec-setup.js';
+import type { DnssecSetup } from './dnssec-setup.js';
 
 export interface VerdictDeps {
   /** Injected network (tests); default: real sockets. */
@@ -88,6 +90,8 @@ export class Verdict {
   /** Last values of plain counters already pushed to Prometheus counters. */
   private synced = { hits: 0, misses: 0, upstream: 0, timeouts: 0, mismatched: 0, fast: 0 };
   private readonly notified: VerdictDeps['onNotify'];
+  /** Trust anchors and the validator (absent with dnssec.validation: false). */
+  readonly dnssec?: DnssecSetup;
 
   constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
     const cfg = loaded.config;
@@ -102,6 +106,14 @@ export class Verdict {
     });
     this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
+    if (cfg.dnssec.validation) {
+      this.dnssec = buildDnssec(loaded, {
+        now,
+        fetch: (name, type, budget, validate) => this.iterator.fetchForValidator(name, type, budget, validate),
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+    }
     this.iterator = new Iterator({
       rootHints: deps.rootHints ?? r.root_hints ?? (r.root_hints_file ? rootHintsFromFile(resolve(loaded.baseDir, r.root_hints_file)) : IANA_ROOT_HINTS),
       qnameMinimisation: r.qname_minimisation,
@@ -113,6 +125,13 @@ export class Verdict {
       maxNsPerReferral: r.max_ns_per_referral,
       maxNsLookups: r.max_ns_lookups,
       ...(stale.enabled ? { serveStale: { answerTtl: stale.stale_answer_ttl, clientTimeoutMs: stale.client_timeout_ms, failureRecheckMs: stale.failure_recheck_s * 1000 } } : {}),
+      ...(this.dnssec ? {
+        dnssec: {
+          validator: this.dnssec.validator, bogusTtl: cfg.dnssec.bogus_ttl,
+          maxValidations: cfg.dnssec.max_validations_per_query, maxNsec3Hashes: cfg.dnssec.max_nsec3_hashes_per_query,
+          ...(this.dnssec.gaps ? { gaps: this.dnssec.gaps, onAggressive: (kind: 'nxdomain' | 'nodata') => this.metrics.aggressiveNsec.labels(kind).inc() } : {}),
+        },
+      } : {}),
     }, this.transport, this.cache, new ServerSelection(now), now);
     this.access = new AccessStage(new AccessList(cfg.server.allow), limiter(cfg, now), cfg.server.rate_limit.limit_loopback);
     this.resolveStage = new ResolveStage(this.iterator, cfg.resolver.max_concurrent);
@@ -207,6 +226,7 @@ export class Verdict {
         ...policyOptions,
         delegations: (name) => this.iterator.delegations(name),
         breakDnssec: cfg.rpz.break_dnssec,
+        overridesDnssec: (hit: PolicyHit) => hit.zone === this.policy.ordersZone,
       }),
       new RespondStage(cfg.server.max_udp_size, this.answers),
     ]);
@@ -300,6 +320,11 @@ export class Verdict {
         if (!args[0]) throw new Error('usage: transfer ZONE');
         return this.policy.transfer(args[0]);
       },
+      ...(this.dnssec ? this.dnssec.controlHandlers((name) => {
+        // A negative trust anchor changed: what was judged under the old set is judged again.
+        this.cache.flush(name);
+        this.answers.clear();
+      }) : {}),
       flush: (args) => {
         const name = args[0];
         const removed = this.cache.flush(name ? nameFromText(name.endsWith('.') ? name : name + '.') : undefined);

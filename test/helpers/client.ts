@@ -39,8 +39,8 @@ export function tcpExchange(raws: Buffer[], port: number, address = '127.0.0.1',
   });
 }
 
-export async function ask(name: string, type: number, port: number, opts: { tcp?: boolean; rd?: boolean; edns?: Edns; address?: string; id?: number } = {}): Promise<Message> {
-  const q = encodeMessage(makeQuery(opts.id ?? 4242, nameFromText(name), type, { rd: opts.rd ?? true, edns: opts.edns }));
+export async function ask(name: string, type: number, port: number, opts: { tcp?: boolean; rd?: boolean; cd?: boolean; edns?: Edns; address?: string; id?: number } = {}): Promise<Message> {
+  const q = encodeMessage(makeQuery(opts.id ?? 4242, nameFromText(name), type, { rd: opts.rd ?? true, edns: opts.edns, ...(opts.cd ? { cd: true } : {}) }));
   const addr = opts.address ?? '127.0.0.1';
   const raw = opts.tcp ? (await tcpExchange([q], port, addr))[0] : await udpExchange(q, port, addr);
   if (!raw) throw new Error(`no answer for ${name}`);

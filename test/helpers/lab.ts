@@ -104,9 +104,12 @@ export interface VerdictOnLab {
   stop(): Promise<void>;
 }
 
-/** A Verdict on 127.0.0.1 (a port of the kernel's choice) resolving from `rootHints`. */
-export async function startVerdict(rootHints: RootHint[], resolverYaml = 'upstream_timeout_ms: 400'): Promise<VerdictOnLab> {
-  const text = `server: { listen: ["127.0.0.1:0"], allow: ["127.0.0.0/8"] }\nresolver: { ${resolverYaml} }\nlog: { level: silent }\ncontrol: { enabled: false }\n`;
+/** The signed lab root's DS: the trust anchor of every Verdict on the lab (DNSSEC validation on, as by default). */
+export const LAB_ANCHOR_YAML = 'dnssec: { trust_anchor_file: lab/keys/root.ds }';
+
+/** A Verdict on 127.0.0.1 (a port of the kernel's choice) resolving from `rootHints`, validating from the lab's anchor. */
+export async function startVerdict(rootHints: RootHint[], resolverYaml = 'upstream_timeout_ms: 400', dnssecYaml = LAB_ANCHOR_YAML): Promise<VerdictOnLab> {
+  const text = `server: { listen: ["127.0.0.1:0"], allow: ["127.0.0.0/8"] }\nresolver: { ${resolverYaml} }\nlog: { level: silent }\ncontrol: { enabled: false }\n${dnssecYaml}\n`;
   const verdict = new Verdict({ config: parseConfigText(text, 'lab-test.yaml'), file: 'lab-test.yaml', baseDir: '.' }, { rootHints });
   await verdict.start();
   const port = verdict.server.addresses.find((a) => a.transport === 'udp')!.port;

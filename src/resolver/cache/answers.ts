@@ -1,6 +1,6 @@
 /**
  * The answer cache: whole replies in wire form, keyed by question and the
- * query bits that change a reply (EDNS present, DO, CD). A hit copies the
+ * query bits that change a reply (EDNS present, DO, CD, AD). A hit copies the
  * stored bytes and patches ID, flags, the question's case and the TTLs: no
  * decode, no encode, no promise (DESIGN.md "answers from cache in wire form").
  *
@@ -22,12 +22,12 @@ export interface AnswerEntry {
 
 export function answerKey(q: Message): string {
   const question = q.questions[0]!;
-  return answerKeyOf(nameKey(question.name), question.type, (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0));
+  return answerKeyOf(nameKey(question.name), question.type, (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0) | (q.ad ? 8 : 0));
 }
 
 /**
  * The key from its parts, for callers that read them off the wire (the fast path):
- * `nameKey` of the question name, QTYPE, and bits 1 = EDNS, 2 = DO, 4 = CD.
+ * `nameKey` of the question name, QTYPE, and bits 1 = EDNS, 2 = DO, 4 = CD, 8 = AD (each changes the reply: RRSIGs, bogus data, the AD bit).
  */
 export function answerKeyOf(nameKey: string, qtype: number, bits: number): string {
   return nameKey + '/' + qtype + '/' + bits;

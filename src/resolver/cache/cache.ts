@@ -9,6 +9,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { Type } from '../../dns/constants.js';
+import { Security } from '../../dnssec/security.js';
+import type { Ede, Verdict } from '../../dnssec/security.js';
 import type { Record } from '../../dns/message.js';
 import { Name, nameKey } from '../../dns/name.js';
 
@@ -22,7 +24,10 @@ export const enum Trust {
 
 interface RRsetEntry {
   kind: 'rrset';
-  records: Record[];
+  /** The records and, beside them, the RRSIGs that came with them (RFC 4035 3.1.1): `encodeRecords`. */
+  wire: Buffer;
+  security: Security;
+  ede?: Ede;
   /** Absolute expiry, ms. */
   expires: number;
   /** Kept (expired, for serve-stale) until then, ms; equal to `expires` when not kept. */
@@ -34,7 +39,10 @@ interface RRsetEntry {
 
 interface NegativeEntry {
   kind: 'nxdomain' | 'nodata';
-  soa: Record[];
+  /** The SOA and, beside it, the proof (RFC 4035 3.1.3): RRSIGs of the SOA, NSEC/NSEC3 and theirs. */
+  wire: Buffer;
+  security: Security;
+  ede?: Ede;
   expires: number;
   keepUntil: number;
   stored: number;
@@ -43,36 +51,69 @@ interface NegativeEntry {
 type Entry = RRsetEntry | NegativeEntry;
 
 /**
- * Copies of `records` (TTL set to `ttl`) whose names and RDATA all live in one
- * unpooled buffer. Decoded names and RDATA are small Buffers carved from
- * Node's shared 8 KiB pool, and a cached one kept its whole slab alive: about
- * 3 KiB of resident memory per cache entry in bench:soak, where the data is
- * ~100 bytes. One allocation per entry, sized to the data, pins nothing else.
- * Records with the same owner (every record of an RRset) share its bytes.
+ * An entry's records in wire form, in one unpooled buffer sized to the data:
+ *
+ *   u16 records, u16 signatures, then for each record
+ *   u8 owner flag (0: the previous record's owner, 1: an owner follows) [owner], u16 type, u16 class, u16 RDLENGTH, RDATA
+ *
+ * One allocation per entry and no object per record while it sits in the
+ * cache: Record objects and Buffer views cost more than the data (about
+ * 1.2 KB per entry in bench:soak before this form). Pooled Buffers would also
+ * pin an 8 KiB slab each. TTLs are the entry's, not stored per record.
+ * RRSIGs (and a wildcard's proof) sit beside the RRset's records.
  */
-export function packRecords(records: readonly Record[], ttl: number): Record[] {
-  const same = (a: Name, b: Name | undefined) => b !== undefined && (a === b || a.equals(b));
-  let total = 0;
+export function encodeRecords(records: readonly Record[], sigs: readonly Record[] = []): Buffer {
+  let total = 4;
   let prev: Name | undefined;
-  for (const r of records) {
-    if (!same(r.name, prev)) total += r.name.length;
+  const all = [...records, ...sigs];
+  for (const r of all) {
+    total += 1 + 6 + r.rdata.length;
+    if (!prev || !(r.name === prev || r.name.equals(prev))) total += r.name.length;
     prev = r.name;
-    total += r.rdata.length;
   }
-  const arena = Buffer.allocUnsafeSlow(total);
-  let o = 0;
-  const put = (b: Buffer): Buffer => {
-    b.copy(arena, o);
-    o += b.length;
-    return arena.subarray(o - b.length, o);
-  };
-  let name: Name | undefined;
+  const out = Buffer.allocUnsafeSlow(total);
+  out.writeUInt16BE(records.length, 0);
+  out.writeUInt16BE(sigs.length, 2);
+  let o = 4;
   prev = undefined;
-  return records.map((r) => {
-    if (!same(r.name, prev)) name = put(r.name);
+  for (const r of all) {
+    if (!prev || !(r.name === prev || r.name.equals(prev))) {
+      out[o++] = 1;
+      o += r.name.copy(out, o);
+    } else {
+      out[o++] = 0;
+    }
     prev = r.name;
-    return { name: name!, type: r.type, class: r.class, ttl, rdata: put(r.rdata) };
-  });
+    out.writeUInt16BE(r.type, o);
+    out.writeUInt16BE(r.class, o + 2);
+    out.writeUInt16BE(r.rdata.length, o + 4);
+    o += 6;
+    o += r.rdata.copy(out, o);
+  }
+  return out;
+}
+
+/** The records and signatures of an entry, as views into its buffer, every TTL `ttl`. */
+export function decodeRecords(wire: Buffer, ttl: number): { records: Record[]; sigs: Record[] } {
+  const n = wire.readUInt16BE(0);
+  const all = n + wire.readUInt16BE(2);
+  const records: Record[] = [];
+  const sigs: Record[] = [];
+  let o = 4;
+  let name: Name = wire.subarray(0, 0);
+  for (let i = 0; i < all; i++) {
+    if (wire[o++] === 1) {
+      const start = o;
+      while (wire[o] !== 0) o += wire[o]! + 1;
+      o++;
+      name = wire.subarray(start, o);
+    }
+    const rdlen = wire.readUInt16BE(o + 4);
+    const r: Record = { name, type: wire.readUInt16BE(o), class: wire.readUInt16BE(o + 2), ttl, rdata: wire.subarray(o + 6, o + 6 + rdlen) };
+    o += 6 + rdlen;
+    (i < n ? records : sigs).push(r);
+  }
+  return { records, sigs };
 }
 
 export interface CacheOptions {
@@ -87,10 +128,22 @@ export interface CacheOptions {
 export interface Negative {
   kind: 'nxdomain' | 'nodata';
   soa: Record[];
+  proof: Record[];
+  security: Security;
+  ede?: Ede;
+}
+
+/** An RRset with what DNSSEC knows of it. */
+export interface CachedRRset {
+  records: Record[];
+  sigs: Record[];
+  security: Security;
+  ede?: Ede;
+  trust: Trust;
 }
 
 /** Expired data kept for serve-stale: an RRset (of the type asked, or a CNAME) or a negative answer. */
-export type Stale = { kind: 'rrset'; records: Record[] } | Negative;
+export type Stale = { kind: 'rrset'; records: Record[]; sigs: Record[] } | Negative;
 
 /** `name/type` key. */
 function key(name: Name, type: number): string {
@@ -163,8 +216,9 @@ export class ResolverCache {
       if (!e || x.stored > e.stored) e = x;
     }
     if (!e) return undefined;
-    if (e.kind === 'rrset') return { kind: 'rrset', records: e.records.map((r) => ({ ...r, ttl })) };
-    return { kind: e.kind, soa: e.soa.map((r) => ({ ...r, ttl })) };
+    const { records, sigs } = decodeRecords(e.wire, ttl);
+    if (e.kind === 'rrset') return { kind: 'rrset', records, sigs };
+    return { kind: e.kind, soa: records, proof: sigs, security: e.security };
   }
 
   /** Keep-until of an entry expiring at `expires` after `ttl` s: TTL 0 data is never kept (it was not to be cached at all). */
@@ -176,8 +230,19 @@ export class ResolverCache {
   getRRset(name: Name, type: number, minTrust: Trust = Trust.Glue): Record[] | undefined {
     const e = this.live(key(name, type));
     if (!e || e.kind !== 'rrset' || e.trust < minTrust) return undefined;
-    const ttl = Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
-    return e.records.map((r) => ({ ...r, ttl }));
+    return decodeRecords(e.wire, this.remaining(e)).records;
+  }
+
+  /** The RRset with its RRSIGs and security status, TTLs counted down. */
+  getSigned(name: Name, type: number, minTrust: Trust = Trust.Glue): CachedRRset | undefined {
+    const e = this.live(key(name, type));
+    if (!e || e.kind !== 'rrset' || e.trust < minTrust) return undefined;
+    const { records, sigs } = decodeRecords(e.wire, this.remaining(e));
+    return { records, sigs, security: e.security, ...(e.ede ? { ede: e.ede } : {}), trust: e.trust };
+  }
+
+  private remaining(e: Entry): number {
+    return Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
   }
 
   trustOf(name: Name, type: number): Trust | undefined {
@@ -185,39 +250,63 @@ export class ResolverCache {
     return e && e.kind === 'rrset' ? e.trust : undefined;
   }
 
-  /** Store one RRset (all records share name and type). */
-  putRRset(records: Record[], trust: Trust): void {
+  /** Store one RRset (all records share name and type), with its RRSIGs. */
+  putRRset(records: Record[], trust: Trust, sigs: Record[] = [], security: Security = Security.Unchecked): void {
     if (records.length === 0) return;
     const first = records[0]!;
     const k = key(first.name, first.type);
     const old = this.live(k);
     if (old && old.kind === 'rrset' && old.trust > trust) return;
-    // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest.
-    const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl));
+    // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest. RFC 4035 5.3.3: no longer than its signatures' original TTL.
+    const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl), ...sigs.map((r) => r.ttl));
     const now = this.now();
     const expires = now + ttl * 1000;
-    this.lru.set(k, { kind: 'rrset', records: packRecords(records, ttl), expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust });
+    this.lru.set(k, {
+      kind: 'rrset', wire: encodeRecords(records, sigs), security,
+      expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust,
+    });
     if (old && old.kind !== 'rrset') this.lru.delete(nxKey(first.name));
   }
 
-  /** RFC 2308 5: negative TTL is min(SOA TTL, SOA MINIMUM), capped. */
-  putNegative(name: Name, type: number, kind: 'nxdomain' | 'nodata', soa: Record[]): void {
+  /**
+   * The validator's verdict on a cached RRset or negative answer. A bogus one is
+   * kept no longer than `bogusTtl` seconds (Unbound's val-bogus-ttl): a broken
+   * zone cannot make us validate for every query, nor stay broken for a day.
+   */
+  setSecurity(name: Name, type: number, negative: 'nxdomain' | 'nodata' | undefined, v: Verdict, bogusTtl: number): void {
+    const k = negative === 'nxdomain' ? nxKey(name) : key(name, type);
+    const e = this.live(k);
+    if (!e || (negative ? e.kind !== negative : e.kind !== 'rrset')) return;
+    e.security = v.security;
+    if (v.ede) e.ede = v.ede;
+    else delete e.ede;
+    if (v.security === Security.Bogus) {
+      const until = this.now() + bogusTtl * 1000;
+      if (until < e.expires) e.expires = e.keepUntil = until;
+    }
+  }
+
+  /** RFC 2308 5: negative TTL is min(SOA TTL, SOA MINIMUM), capped; RFC 8198 5: and no longer than the proof's TTLs. */
+  putNegative(name: Name, type: number, kind: 'nxdomain' | 'nodata', soa: Record[], proof: Record[] = [], security: Security = Security.Unchecked): void {
     let ttl = this.opts.maxNegativeTtl;
     const s = soa.find((r) => r.type === Type.SOA);
     if (s && s.rdata.length >= 20) ttl = Math.min(ttl, s.ttl, s.rdata.readUInt32BE(s.rdata.length - 4));
     else ttl = Math.min(ttl, 60); // no SOA: cache briefly (RFC 2308 5 says SHOULD NOT; keep it short)
+    for (const r of proof) ttl = Math.min(ttl, r.ttl);
     if (ttl <= 0) return;
-    const soaCopy = packRecords(soa, ttl);
     const now = this.now();
     const expires = now + ttl * 1000;
-    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), { kind, soa: soaCopy, expires, keepUntil: this.keepUntil(expires, ttl), stored: now });
+    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), {
+      kind, wire: encodeRecords(soa, proof), security,
+      expires, keepUntil: this.keepUntil(expires, ttl), stored: now,
+    });
   }
 
   getNegative(name: Name, type: number): Negative | undefined {
     const e = this.live(nxKey(name)) ?? this.live(key(name, type));
     if (!e || e.kind === 'rrset') return undefined;
-    const ttl = Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
-    return { kind: e.kind, soa: e.soa.map((r) => ({ ...r, ttl })) };
+    const { records, sigs } = decodeRecords(e.wire, this.remaining(e));
+    return { kind: e.kind, soa: records, proof: sigs, security: e.security, ...(e.ede ? { ede: e.ede } : {}) };
   }
 
   /** Drop everything, or every entry at or below `name`. */

@@ -27,6 +27,10 @@ import type { Message, Record } from '../../dns/message.js';
 import { isSubdomain, labelCount, Name, nameFromText, nameKey, namesEqual, nameToText, parentName, replaceSuffix, ROOT } from '../../dns/name.js';
 import { isLoopback } from '../acl.js';
 import { ResolverCache, Trust } from '../cache/cache.js';
+import { Security } from '../../dnssec/security.js';
+import type { Ede as SecEde } from '../../dnssec/security.js';
+import type { Evidence, Fetched, ValidationBudget, Validator } from '../../dnssec/validator.js';
+import type { NsecGaps } from '../../dnssec/aggressive.js';
 import type { ServerSelection } from '../selection.js';
 import type { Transport } from '../transport.js';
 import { UpstreamError } from '../transport.js';
@@ -55,6 +59,22 @@ export interface IteratorOptions {
   port?: number;
   /** Serve-stale (RFC 8767); absent: off. The cache must keep expired data (CacheOptions.maxStaleTtl). */
   serveStale?: ServeStaleOptions;
+  /** DNSSEC (src/dnssec/): absent, nothing is validated (data is still kept and given to DO clients). */
+  dnssec?: DnssecOptions;
+}
+
+export interface DnssecOptions {
+  validator: Validator<Budget>;
+  /** Seconds bogus data stays cached (dnssec.bogus_ttl). */
+  bogusTtl: number;
+  /** Signature checks per client query (KeyTrap). */
+  maxValidations: number;
+  /** NSEC3 hash computations per client query (CVE-2023-50868). */
+  maxNsec3Hashes: number;
+  /** Aggressive use of validated NSEC (RFC 8198, dnssec.aggressive_nsec); absent: off. */
+  gaps?: NsecGaps;
+  /** A negative answer synthesised from the gaps (for metrics). */
+  onAggressive?: (kind: 'nxdomain' | 'nodata') => void;
 }
 
 /** The timers of RFC 8767 5 that are the iterator's (the cache keeps the "maximum stale timer"). */
@@ -75,15 +95,36 @@ export interface Budget {
   resolvingNs: Set<string>;
   /** Glueless NS name lookups left (IteratorOptions.maxNsLookups). */
   nsLookups: number;
+  /** DNSSEC work left (signature checks, NSEC3 hashes). */
+  dnssec: ValidationBudget;
+  /** The client set CD (RFC 4035 3.2.2): bogus data is given, not refused. */
+  cd?: boolean;
   trace?: string[];
 }
 
+/** What DNSSEC knows of a step: its signatures and proofs, where it came from, and the verdict. */
+export interface Proven {
+  /** RRSIGs of the answer records (of the CNAME, and of the DNAME that synthesised it). */
+  sigs: Record[];
+  /** Negative and wildcard answers: SOA RRSIGs, NSEC/NSEC3 and their RRSIGs. */
+  proof: Record[];
+  /** The zone cut whose server gave it. */
+  zone: Name;
+  security: Security;
+  ede?: SecEde;
+}
+
 export type Step =
-  | { kind: 'answer'; records: Record[] }
-  | { kind: 'cname'; record: Record; /** a DNAME that synthesised it */ dname?: Record }
-  | { kind: 'nxdomain'; soa: Record[] }
-  | { kind: 'nodata'; soa: Record[] }
+  | ({ kind: 'answer'; records: Record[] } & Proven)
+  | ({ kind: 'cname'; record: Record; /** a DNAME that synthesised it */ dname?: Record } & Proven)
+  | ({ kind: 'nxdomain'; soa: Record[] } & Proven)
+  | ({ kind: 'nodata'; soa: Record[] } & Proven)
   | { kind: 'servfail'; ede: { code: number; text: string } };
+
+/** Unvalidated, unsigned DNSSEC fields (data from outside the validator's view). */
+function unproven(zone: Name = ROOT): Proven {
+  return { sigs: [], proof: [], zone, security: Security.Unchecked };
+}
 
 export interface Resolved {
   rcode: number;
@@ -94,6 +135,12 @@ export interface Resolved {
   ede?: { code: number; text: string };
   /** Names of the chain, first the query name (for RPZ QNAME triggers on each). */
   names: Name[];
+  /** Every step validated secure: AD may be set (RFC 4035 3.2.3). */
+  secure?: boolean;
+  /** Some step came signed (RPZ break-dnssec looks at this, as BIND). */
+  signed?: boolean;
+  /** The answer and authority sections for a DO client: with RRSIGs, NSEC and NSEC3 (RFC 4035 3.2.1). */
+  dnssec?: { answers: Record[]; authority: Record[] };
 }
 
 /** A chain that stopped at a name its step source knew nothing of: what was gathered until then. */
@@ -115,11 +162,14 @@ export class ResolveError extends Error {
 type State = 'INIT_REQUEST' | 'QUERY_TARGETS' | 'QUERY_RESP' | 'FINISHED';
 
 const ADDRESS_TYPES = [Type.A, Type.AAAA];
+/** Insecure verdicts a client is told of by EDE: unsupported algorithm or digest, too many NSEC3 iterations. */
+const INSECURE_EDES = new Set<number>([Ede.UNSUPPORTED_DNSKEY_ALGORITHM, Ede.UNSUPPORTED_DS_DIGEST, Ede.UNSUPPORTED_NSEC3_ITERATIONS]);
 /** Attempts per server address and zone cut when it only times out (Unbound retries too). */
 const MAX_TRIES = 3;
 
 export class Iterator {
   private readonly inflight = new Map<string, Promise<Step>>();
+  private readonly judging = new Map<string, Promise<Step>>();
   private readonly rootNs: Name[];
   private readonly allowLoopback: boolean;
   private nextPrime = 0;
@@ -139,8 +189,13 @@ export class Iterator {
     if (opts.serveStale) this.refreshFailed = new LRUCache({ max: MAX_REFRESH_FAILURES });
   }
 
-  newBudget(): Budget {
-    return { queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set(), nsLookups: this.opts.maxNsLookups ?? 16 };
+  newBudget(cd = false): Budget {
+    const d = this.opts.dnssec;
+    return {
+      queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set(), nsLookups: this.opts.maxNsLookups ?? 16,
+      dnssec: { sigs: d?.maxValidations ?? 64, nsec3: { hashes: d?.maxNsec3Hashes ?? 128 } },
+      ...(cd ? { cd } : {}),
+    };
   }
 
   /**
@@ -148,52 +203,79 @@ export class Iterator {
    * RD=0 queries. With serve-stale, stale data may answer (EDE 3).
    */
   resolve(qname: Name, qtype: number, budget: Budget, cacheOnly = false): Promise<Resolved> {
-    if (cacheOnly) return this.fromCacheChain(qname, qtype).then((r) => ('unfinished' in r ? notInCache(r) : r));
+    if (cacheOnly) return this.fromCacheChain(qname, qtype, budget.cd).then((r) => ('unfinished' in r ? notInCache(r) : r));
     const stale = this.opts.serveStale;
     if (stale && qtype !== Type.ANY) return this.resolveOrStale(qname, qtype, budget, stale);
     return this.chase(qname, qtype, budget);
   }
 
   /** The whole answer if the cache holds every step of it (fresh data only), else undefined. No upstream query. */
-  async cached(qname: Name, qtype: number): Promise<Resolved | undefined> {
-    const r = await this.fromCacheChain(qname, qtype);
+  async cached(qname: Name, qtype: number, cd = false): Promise<Resolved | undefined> {
+    const r = await this.fromCacheChain(qname, qtype, cd);
     return 'unfinished' in r ? undefined : r;
   }
 
   /** The chain from fresh cache data alone, as far as it goes. */
-  private fromCacheChain(qname: Name, qtype: number): Promise<Resolved | Unfinished> {
-    return this.follow(qname, qtype, (name) => this.fromCache(name, qtype));
+  private fromCacheChain(qname: Name, qtype: number, cd = false): Promise<Resolved | Unfinished> {
+    // Only steps already judged: a cache-only answer asks nothing upstream, not even for keys.
+    return this.follow(qname, qtype, (name) => {
+      const s = this.fromCache(name, qtype);
+      return s && s.kind !== 'servfail' && s.security === Security.Unchecked && this.opts.dnssec ? undefined : s;
+    }, cd);
   }
 
   /** Resolve from the cache and upstream, fresh data only (also the iterator's own lookups of NS names). */
   chase(qname: Name, qtype: number, budget: Budget): Promise<Resolved> {
     // lookup() always has a step, so the chain always finishes.
-    return this.follow(qname, qtype, (name) => this.lookup(name, qtype, budget)) as Promise<Resolved>;
+    return this.follow(qname, qtype, (name) => this.lookup(name, qtype, budget), budget.cd) as Promise<Resolved>;
   }
 
   /** Follow the chain from `qname`, each name's step from `next`; unfinished where `next` has none. */
-  private async follow(qname: Name, qtype: number, next: (name: Name) => Step | undefined | Promise<Step>): Promise<Resolved | Unfinished> {
+  private async follow(qname: Name, qtype: number, next: (name: Name) => Step | undefined | Promise<Step>, cd = false): Promise<Resolved | Unfinished> {
     const answers: Record[] = [];
     const names: Name[] = [qname];
     const seen = new Set<string>([nameKey(qname)]);
+    // DNSSEC: the sections as a DO client sees them, and whether every step is secure.
+    const doAnswers: Record[] = [];
+    let secure = true;
+    let signed = false;
+    // An insecure verdict worth telling the client (RFC 8914: 1, 2, 27), on an answer that is still given.
+    let note: { code: number; text: string } | undefined;
+    const done = (rcode: number, authority: Record[], proof: Record[]): Resolved => ({
+      rcode, answers, authority, names, secure, signed, dnssec: { answers: doAnswers, authority: [...authority, ...proof] }, ...(note ? { ede: note } : {}),
+    });
     let name = qname;
     for (let hop = 0; ; hop++) {
       const step = await next(name);
       if (!step) return { unfinished: true, answers, names };
+      if (step.kind !== 'servfail') {
+        // RFC 4035 5.5: bogus data is never given to a client that did not set CD.
+        if (step.security === Security.Bogus && !cd) {
+          return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: step.ede ?? { code: Ede.DNSSEC_BOGUS, text: 'DNSSEC validation failed' } };
+        }
+        secure &&= step.security === Security.Secure;
+        signed ||= step.sigs.length > 0 || step.proof.length > 0;
+        if (step.security === Security.Insecure && step.ede && INSECURE_EDES.has(step.ede.code)) note ??= step.ede;
+      }
       switch (step.kind) {
         case 'answer':
           answers.push(...step.records);
-          return { rcode: Rcode.NOERROR, answers, authority: [], names };
+          doAnswers.push(...step.records, ...step.sigs);
+          // A wildcard expansion's proof rides in the authority section (RFC 4035 3.1.3.3).
+          return done(Rcode.NOERROR, [], step.proof);
         case 'nxdomain':
-          return { rcode: Rcode.NXDOMAIN, answers, authority: step.soa, names };
+          return done(Rcode.NXDOMAIN, step.soa, step.proof);
         case 'nodata':
-          return { rcode: Rcode.NOERROR, answers, authority: step.soa, names };
+          return done(Rcode.NOERROR, step.soa, step.proof);
         case 'servfail':
           return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: step.ede };
         case 'cname': {
           if (step.dname) answers.push(step.dname);
           answers.push(step.record);
-          if (qtype === Type.CNAME && !step.dname) return { rcode: Rcode.NOERROR, answers, authority: [], names };
+          // RFC 6672 5.3.1: the DNAME with its RRSIG, then the synthesised (unsigned) CNAME.
+          if (step.dname) doAnswers.push(step.dname, ...step.sigs, step.record);
+          else doAnswers.push(step.record, ...step.sigs);
+          if (qtype === Type.CNAME && !step.dname) return done(Rcode.NOERROR, [], step.proof);
           const target = step.record.rdata;
           const k = nameKey(target);
           if (seen.has(k)) return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: { code: Ede.OTHER, text: `CNAME loop at ${nameToText(target)}` } };
@@ -255,9 +337,10 @@ export class Iterator {
       const s = this.cache.getStale(name, qtype, ttl);
       if (!s) return undefined;
       usedStale = true;
-      if (s.kind !== 'rrset') return s;
+      // Stale data is never called secure: its signatures may have lapsed (RFC 8767 leaves it unvalidated).
+      if (s.kind !== 'rrset') return { kind: s.kind, soa: s.soa, ...unproven(), proof: s.proof };
       const cname = s.records[0]!.type === Type.CNAME && qtype !== Type.CNAME;
-      return cname ? { kind: 'cname', record: s.records[0]! } : { kind: 'answer', records: s.records };
+      return cname ? { kind: 'cname', record: s.records[0]!, ...unproven(), sigs: s.sigs } : { kind: 'answer', records: s.records, ...unproven(), sigs: s.sigs };
     });
     if ('unfinished' in r || r.rcode === Rcode.SERVFAIL) return undefined;
     return usedStale ? { ...r, ede: { code: Ede.STALE_ANSWER, text: why } } : r;
@@ -266,22 +349,42 @@ export class Iterator {
   /** A step answered from the cache alone, or undefined. */
   fromCache(name: Name, type: number): Step | undefined {
     const c = this.cache;
-    const rr = c.getRRset(name, type, Trust.Answer);
-    if (rr) return { kind: 'answer', records: rr };
+    const proven = (sigs: Record[], proof: Record[], security: Security, ede?: SecEde): Proven =>
+      ({ sigs, proof, zone: this.closestCut(name, type).zone, security, ...(ede ? { ede } : {}) });
+    const rr = c.getSigned(name, type, Trust.Answer);
+    if (rr) {
+      // Beside the RRSIGs of the set may be the proof of a wildcard expansion (see queryResp).
+      const sigs = sigsFor(rr.sigs, name, type);
+      return { kind: 'answer', records: rr.records, ...proven(sigs, sigs.length === rr.sigs.length ? [] : rr.sigs.filter((r) => !sigs.includes(r)), rr.security, rr.ede) };
+    }
     if (type !== Type.CNAME) {
-      const cname = c.getRRset(name, Type.CNAME, Trust.Answer);
-      if (cname) return { kind: 'cname', record: cname[0]! };
+      const cname = c.getSigned(name, Type.CNAME, Trust.Answer);
+      if (cname) return { kind: 'cname', record: cname.records[0]!, ...proven(cname.sigs, [], cname.security, cname.ede) };
     }
     const neg = c.getNegative(name, type);
-    if (neg) return { kind: neg.kind, soa: neg.soa };
+    if (neg) return { kind: neg.kind, soa: neg.soa, ...proven([], neg.proof, neg.security, neg.ede) };
     return undefined;
   }
 
+  /** One step, judged by the validator when there is one. */
   private lookup(name: Name, type: number, budget: Budget): Promise<Step> {
+    return this.judge(this.rawLookup(name, type, budget), name, type, budget);
+  }
+
+  /** One step as the servers gave it (or the cache holds it), not judged. */
+  private rawLookup(name: Name, type: number, budget: Budget): Promise<Step> {
     const cached = type === Type.ANY ? undefined : this.fromCache(name, type);
     if (cached) {
       this.cache.hits++;
       return Promise.resolve(cached);
+    }
+    const d = this.opts.dnssec;
+    const gap = d?.gaps && type !== Type.ANY && d.validator.covers(name) ? d.gaps.synthesise(name, type) : undefined;
+    if (gap) {
+      // RFC 8198: a name inside a validated NSEC gap needs no question.
+      d!.onAggressive?.(gap.kind);
+      this.cache.hits++;
+      return Promise.resolve({ kind: gap.kind, soa: gap.soa, proof: gap.proof, sigs: [], zone: gap.soa[0]?.name ?? ROOT, security: Security.Secure });
     }
     this.cache.misses++;
     const k = nameKey(name) + '/' + type;
@@ -307,6 +410,43 @@ export class Iterator {
     return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
 
+  /**
+   * The validator's verdict on a step not judged yet, written back to the cache
+   * beside the data (one validation per cached RRset, not per query).
+   * Identical steps judged at once share one validation.
+   */
+  private async judge(raw: Promise<Step>, name: Name, type: number, budget: Budget): Promise<Step> {
+    const step = await raw;
+    const d = this.opts.dnssec;
+    if (!d || step.kind === 'servfail' || step.security !== Security.Unchecked) return step;
+    if (!d.validator.covers(name)) return { ...step, security: Security.Insecure };
+    const k = nameKey(name) + '/' + type;
+    let p = this.judging.get(k);
+    if (!p) {
+      p = d.validator.validate(evidenceOf(step, name, type), budget).then((v) => {
+        const negative = step.kind === 'nxdomain' || step.kind === 'nodata' ? step.kind : undefined;
+        const owner = step.kind === 'cname' ? (step.dname ?? step.record).name : name;
+        const rtype = step.kind === 'cname' ? (step.dname ? Type.DNAME : Type.CNAME) : type;
+        this.cache.setSecurity(owner, rtype, negative, v, d.bogusTtl);
+        if ((step.kind === 'nxdomain' || step.kind === 'nodata') && v.security === Security.Secure && d.gaps && step.soa.length) {
+          d.gaps.add(step.soa[0]!.name, [...step.soa, ...step.proof.filter((r) => r.type === Type.RRSIG && r.rdata.readUInt16BE(0) === Type.SOA)], step.proof);
+        }
+        return { ...step, security: v.security, ...(v.ede ? { ede: v.ede } : {}) } as Step;
+      }).finally(() => this.judging.delete(k));
+      this.judging.set(k, p);
+    }
+    return p;
+  }
+
+  /** The validator's view of the network: DS and DNSKEY lookups, judged or raw. */
+  fetchForValidator(name: Name, type: number, budget: Budget, validate: boolean): Promise<Fetched> {
+    const p = validate ? this.lookup(name, type, budget) : this.rawLookup(name, type, budget);
+    return p.then((step): Fetched => {
+      if (step.kind === 'servfail') return { kind: 'servfail', ede: step.ede };
+      return { ...evidenceOf(step, name, type), security: step.security, ...(step.ede ? { ede: step.ede } : {}) };
+    }, (e: Error): Fetched => ({ kind: 'servfail', ede: { code: Ede.OTHER, text: e.message } }));
+  }
+
   // ---- helpers used by Resolution
 
   get options(): IteratorOptions {
@@ -330,9 +470,9 @@ export class Iterator {
     return this.allowLoopback || !isLoopback(address);
   }
 
-  /** The closest enclosing zone cut with a cached NS RRset (or the root). */
-  closestCut(name: Name): { zone: Name; ns: Name[] } {
-    for (let z = name; ; z = parentName(z)) {
+  /** The closest enclosing zone cut with a cached NS RRset (or the root); for DS, strictly above the name (RFC 4035 3.1.4.1: DS is the parent's). */
+  closestCut(name: Name, type = 0): { zone: Name; ns: Name[] } {
+    for (let z = type === Type.DS && name.length > 1 ? parentName(name) : name; ; z = parentName(z)) {
       const ns = this.cache.getRRset(z, Type.NS);
       if (ns && ns.length) return { zone: z, ns: ns.map((r) => r.rdata) };
       if (z.length === 1) break;
@@ -400,6 +540,35 @@ export function rdataToIp(r: Record): string {
   const g: string[] = [];
   for (let i = 0; i < 16; i += 2) g.push(r.rdata.readUInt16BE(i).toString(16));
   return g.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+}
+
+/** What the validator judges of a step. */
+function evidenceOf(step: Exclude<Step, { kind: 'servfail' }>, qname: Name, qtype: number): Evidence {
+  const base = { qname, qtype, sigs: step.sigs, proof: step.proof, zone: step.zone };
+  switch (step.kind) {
+    case 'answer':
+      return { kind: 'answer', records: step.records, soa: [], ...base };
+    case 'cname':
+      // A synthesised CNAME is judged through its DNAME (RFC 6672 5.3.1).
+      return { kind: 'cname', records: [step.dname ?? step.record], soa: [], ...base };
+    default:
+      return { kind: step.kind, records: [], soa: step.soa, ...base };
+  }
+}
+
+/** RRSIGs among `records` covering `type` at `owner`. */
+function sigsFor(records: readonly Record[], owner: Name, type: number): Record[] {
+  return records.filter((r) => r.type === Type.RRSIG && r.rdata.length >= 2 && r.rdata.readUInt16BE(0) === type && namesEqual(r.name, owner));
+}
+
+/** Authority records that prove a negative or wildcard answer: NSEC, NSEC3, and the RRSIGs of those and of the SOA. */
+function proofOf(authority: readonly Record[]): Record[] {
+  return authority.filter((r) => {
+    if (r.type === Type.NSEC || r.type === Type.NSEC3) return true;
+    if (r.type !== Type.RRSIG || r.rdata.length < 2) return false;
+    const covered = r.rdata.readUInt16BE(0);
+    return covered === Type.NSEC || covered === Type.NSEC3 || covered === Type.SOA;
+  });
 }
 
 /** Cache in-bailiwick address records for the NS names of a referral (RFC 1034 4.2.1 glue). */
@@ -483,7 +652,7 @@ class Resolution {
 
   private async initRequest(): Promise<void> {
     await this.it.prime(this.budget);
-    this.setCut(this.it.closestCut(this.name));
+    this.setCut(this.it.closestCut(this.name, this.type));
     this.state = 'QUERY_TARGETS';
   }
 
@@ -624,6 +793,11 @@ class Resolution {
       if (++this.depth > this.it.options.maxDepth) return this.servfail('delegation chain too deep', Ede.OTHER);
       this.it.cache.putRRset(nsSet, Trust.Authority);
       cacheGlue(this.it.cache, m, this.zone, nsSet.map((r) => r.rdata));
+      // RFC 4035 3.1.4: a signed parent says in the referral whether the child is signed: keep
+      // its DS (authoritative parent data), or the NSEC/NSEC3 proof of no DS, to spare a DS query.
+      const ds = authority.filter((r) => r.type === Type.DS && namesEqual(r.name, child));
+      if (ds.length) this.it.cache.putRRset(ds, Trust.Answer, sigsFor(authority, child, Type.DS));
+      else if (authority.some((r) => r.type === Type.NSEC || r.type === Type.NSEC3)) this.it.cache.putNegative(child, Type.DS, 'nodata', [], proofOf(authority));
       this.trace(`referral to ${nameToText(child)}`);
       this.setCut({ zone: child, ns: nsSet.map((r) => r.rdata) });
       this.state = 'QUERY_TARGETS';
@@ -655,23 +829,34 @@ class Resolution {
 
     if (!m.aa && answers.length === 0) return this.lame('is not authoritative (lame delegation)');
 
+    const proof = proofOf(authority);
+    const proven = (sigs: Record[], p: Record[] = proof): Proven => ({ sigs, proof: p, zone: this.zone, security: Security.Unchecked });
     if (rcode === Rcode.NXDOMAIN) {
-      this.it.cache.putNegative(this.name, this.type, 'nxdomain', soa);
+      this.it.cache.putNegative(this.name, this.type, 'nxdomain', soa, proof);
       // A CNAME chain inside the answer still counts up to where it ends.
       const cname = this.chainStep(answers);
-      return this.finish(cname ?? { kind: 'nxdomain', soa });
+      return this.finish(cname ?? { kind: 'nxdomain', soa, ...proven([]) });
     }
 
     const exact = answers.filter((r) => namesEqual(r.name, this.name) && (r.type === this.type || this.type === Type.ANY));
     if (exact.length) {
-      for (const set of rrsets(exact)) this.it.cache.putRRset(set, m.aa ? Trust.AuthAnswer : Trust.Answer);
-      return this.finish({ kind: 'answer', records: exact });
+      const trust = m.aa ? Trust.AuthAnswer : Trust.Answer;
+      if (this.type === Type.ANY) {
+        for (const set of rrsets(exact)) this.it.cache.putRRset(set, trust);
+        return this.finish({ kind: 'answer', records: exact, ...proven([], []) });
+      }
+      const sigs = sigsFor(answers, this.name, this.type);
+      // A wildcard expansion's proof (RFC 4035 5.3.4) exists only in this reply: it is cached with
+      // the RRSIGs, and fromCache() tells them apart again.
+      const wildcardProof = proof.filter((r) => r.type !== Type.RRSIG || !r.name.equals(this.name));
+      this.it.cache.putRRset(exact, trust, [...sigs, ...wildcardProof]);
+      return this.finish({ kind: 'answer', records: exact, ...proven(sigs, wildcardProof) });
     }
     const step = this.chainStep(answers);
     if (step) return this.finish(step);
     if (answers.length === 0) {
-      this.it.cache.putNegative(this.name, this.type, 'nodata', soa);
-      return this.finish({ kind: 'nodata', soa });
+      this.it.cache.putNegative(this.name, this.type, 'nodata', soa, proof);
+      return this.finish({ kind: 'nodata', soa, ...proven([]) });
     }
     return this.lame('answered with records that do not match the question');
   }
@@ -684,7 +869,10 @@ class Resolution {
     const dname = answers.find((r) => r.type === Type.DNAME && isSubdomain(this.name, r.name) && !namesEqual(this.name, r.name));
     // A CNAME the server synthesised from a DNAME is not cached: the DNAME is the data (RFC 6672 3.4).
     const synthesised = (r: Record) => dname !== undefined && r.type === Type.CNAME && isSubdomain(r.name, dname.name);
-    for (const set of rrsets(answers.filter((r) => !synthesised(r)))) this.it.cache.putRRset(set, trust);
+    for (const set of rrsets(answers.filter((r) => !synthesised(r) && r.type !== Type.RRSIG))) {
+      this.it.cache.putRRset(set, trust, sigsFor(answers, set[0]!.name, set[0]!.type));
+    }
+    const proven = (owner: Name, type: number): Proven => ({ sigs: sigsFor(answers, owner, type), proof: [], zone: this.zone, security: Security.Unchecked });
     if (dname) {
       let target: Name;
       try {
@@ -693,10 +881,10 @@ class Resolution {
         return { kind: 'servfail', ede: { code: Ede.OTHER, text: 'DNAME substitution overflows a name (YXDOMAIN)' } };
       }
       const synth: Record = { name: this.name, type: Type.CNAME, class: Class.IN, ttl: dname.ttl, rdata: target };
-      return { kind: 'cname', record: synth, dname };
+      return { kind: 'cname', record: synth, dname, ...proven(dname.name, Type.DNAME) };
     }
     const cname = answers.find((r) => r.type === Type.CNAME && namesEqual(r.name, this.name));
-    if (cname) return { kind: 'cname', record: cname };
+    if (cname) return { kind: 'cname', record: cname, ...proven(cname.name, Type.CNAME) };
     return undefined;
   }
 }

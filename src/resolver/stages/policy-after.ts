@@ -11,7 +11,7 @@
  * name servers never trigger); with `break-dnssec no` a signed answer to a DO=1
  * query is left alone.
  */
-import { Rcode, Type } from '../../dns/constants.js';
+import { Rcode } from '../../dns/constants.js';
 import { labelCount, parentName } from '../../dns/name.js';
 import type { Name } from '../../dns/name.js';
 import type { Delegations, PolicyHit, PolicySet } from '../../rpz/policy.js';
@@ -27,6 +27,11 @@ export interface PolicyAfterOptions extends PolicyStageOptions {
   minNsDots?: number;
   /** BIND's break-dnssec (default false). */
   breakDnssec?: boolean;
+  /**
+   * Hits that rewrite a signed answer to a DO=1 query whatever break-dnssec says:
+   * the court-order zone's (orders are law, not advice; the client is told by EDE 16).
+   */
+  overridesDnssec?: (hit: PolicyHit) => boolean;
 }
 
 export class PolicyAfterStage implements Stage {
@@ -54,7 +59,9 @@ export class PolicyAfterStage implements Stage {
     // Nothing left to look at: the before-stage saw the query name, and there is neither a chain nor post triggers.
     if (!pending && checked && !set.hasPostTriggers && resolved.names.length <= 1) return 'next';
     if (resolved.rcode !== Rcode.NOERROR && resolved.rcode !== Rcode.NXDOMAIN) return 'next';
-    if (!this.opts.breakDnssec && q.edns?.do && resolved.answers.some((r) => r.type === Type.RRSIG)) return 'next';
+    // BIND's break-dnssec no: a signed answer to a DO=1 query is left alone (but see overridesDnssec).
+    const keepSigned = !this.opts.breakDnssec && q.edns?.do === true && resolved.signed === true;
+    if (keepSigned && !this.opts.overridesDnssec) return 'next';
 
     const out = set.after({
       client: ctx.client.address,
@@ -67,6 +74,7 @@ export class PolicyAfterStage implements Stage {
     for (const h of out.logged) reportHit(ctx, h, this.opts.onHit);
     const hit = out.hit;
     if (!hit) return 'next';
+    if (keepSigned && !this.opts.overridesDnssec!(hit)) return 'next';
     reportHit(ctx, hit, this.opts.onHit);
     const r = rewriteAnswer(hit, {
       query: q,

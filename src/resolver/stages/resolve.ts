@@ -17,14 +17,14 @@ export class ResolveStage implements Stage {
     if (this.active >= this.maxConcurrent) {
       // Past the cap only recursion is refused: what the record cache holds whole is still answered
       // (a name can be there without a wire-form answer, e.g. asked before with other EDNS bits).
-      return this.iterator.cached(question.name, question.type).then((r) => {
+      return this.iterator.cached(question.name, question.type, q.cd).then((r) => {
         ctx.resolved = r ?? { rcode: Rcode.SERVFAIL, answers: [], authority: [], names: [question.name], ede: { code: Ede.OTHER, text: 'resolver busy: too many concurrent recursions' } };
         return 'next' as const;
       });
     }
     this.active++;
     // RFC 1034 4.3.1: without RD, answer from what we already know.
-    return this.iterator.resolve(question.name, question.type, this.iterator.newBudget(), !q.rd).then((r) => {
+    return this.iterator.resolve(question.name, question.type, this.iterator.newBudget(q.cd), !q.rd).then((r) => {
       ctx.resolved = r;
       return 'next' as const;
     }).finally(() => { this.active--; });

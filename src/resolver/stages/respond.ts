@@ -13,9 +13,14 @@ export class RespondStage implements Stage {
   handle(ctx: RequestContext): StageResult {
     if (!ctx.response) {
       const r = ctx.resolved!;
-      const m = replyTo(ctx.query!, r.rcode, this.maxUdpSize);
-      m.answers = r.answers;
-      m.authorities = r.authority;
+      const q = ctx.query!;
+      const m = replyTo(q, r.rcode, this.maxUdpSize);
+      // RFC 4035 3.2.1: RRSIGs, NSEC and NSEC3 only for a client that set DO.
+      const dnssecOk = q.edns?.do === true;
+      m.answers = dnssecOk && r.dnssec ? r.dnssec.answers : r.answers;
+      m.authorities = dnssecOk && r.dnssec ? r.dnssec.authority : r.authority;
+      // RFC 4035 3.2.3, RFC 6840 5.7-5.8: AD only when every step is secure, and the client asked (DO or AD).
+      m.ad = r.secure === true && (dnssecOk || q.ad);
       if (r.ede) addEde(m, r.ede.code, r.ede.text);
       ctx.response = m;
     }
