@@ -105,6 +105,8 @@ export class NsecGaps {
       return { kind: 'nodata', soa, proof: [...soaSigs, ...at.records] };
     }
     if (!at || !covers(at, qname, z.apex)) return undefined;
+    // A gap whose end lies below the name: an empty non-terminal, which exists (RFC 4592 2.2.2).
+    if (isSubdomain(at.next, qname)) return qtype === Type.DS ? undefined : { kind: 'nodata', soa, proof: [...soaSigs, ...at.records] };
     // NXDOMAIN (RFC 4035 3.1.3.2): qname in a gap, and no wildcard at its closest encloser.
     const ce = closestEncloser(qname, at);
     let wildcard: Name;

@@ -214,6 +214,7 @@ export function proveNxdomain(input: DenialInput): Denial {
   if (nsecs.length) {
     const cover = coveringNsec(nsecs, input.qname);
     if (!cover) return bogus('no NSEC covers the name');
+    if (isSubdomain(cover.nsec.next, input.qname)) return bogus('the name is an empty non-terminal: it exists');
     if (isDelegation(cover.nsec.types, cover.owner, input.zone) && isSubdomain(input.qname, cover.owner)) return bogus('name is below a delegation');
     const ce = closestEncloserNsec(input.qname, cover, input.zone);
     const w = wildcardOf(ce);
