@@ -96,7 +96,7 @@ test('each way to be bogus: SERVFAIL with its EDE; with CD the data', { skip }, 
   for (const [zone, ede] of cases) {
     const r = await q(['+dnssec', `www.${zone}`, 'A']);
     assert.equal(r.status, 'SERVFAIL', zone);
-    assert.ok(r.ede.some((e) => e.startsWith(`${ede} `)), `${zone}: EDE ${ede} in ${r.ede.join(' | ')}`);
+    assert.ok(r.ede.some((e) => new RegExp(`^${ede}\\b`).test(e)), `${zone}: EDE ${ede} in ${r.ede.join(' | ')}`);
     const cd = await q(['+dnssec', '+cd', `www.${zone}`, 'A']);
     assert.equal(cd.status, 'NOERROR', `${zone} with CD`);
     assert.ok(cd.answer.some((l) => / A /.test(l)), `${zone}: data with CD`);
@@ -111,11 +111,11 @@ test('insecure by policy: NSEC3 iterations over the limit (EDE 27), unsupported 
   const iter = await q(['+dnssec', 'nope.iter.sec', 'A']);
   assert.equal(iter.status, 'NXDOMAIN');
   assert.ok(!iter.flags.includes('ad'));
-  assert.ok(iter.ede.some((e) => e.startsWith('27 ')), iter.ede.join(' | '));
+  assert.ok(iter.ede.some((e) => /^27\b/.test(e)), iter.ede.join(' | '));
   const alg = await q(['+dnssec', 'www.unknownalg.sec', 'A']);
   assert.equal(alg.status, 'NOERROR');
   assert.ok(!alg.flags.includes('ad'));
-  assert.ok(alg.ede.some((e) => e.startsWith('1 ')), alg.ede.join(' | '));
+  assert.ok(alg.ede.some((e) => /^1\b/.test(e)), alg.ede.join(' | '));
 });
 
 test('KeyTrap: the hostile zone gets SERVFAIL within bounds while other clients are answered', { skip }, async () => {
@@ -125,7 +125,7 @@ test('KeyTrap: the hostile zone gets SERVFAIL within bounds while other clients 
   assert.equal(meanwhile.status, 'NOERROR');
   const r = await hostile;
   assert.equal(r.status, 'SERVFAIL');
-  assert.ok(r.ede.some((e) => e.startsWith('6 ')), r.ede.join(' | '));
+  assert.ok(r.ede.some((e) => /^6\b/.test(e)), r.ede.join(' | '));
   assert.ok(performance.now() - started < 5000, 'bounded time');
 });
 
@@ -144,7 +144,7 @@ test('negative trust anchor (verdict ctl nta): a bogus zone answers, insecure', 
 test('aggressive NSEC (RFC 8198): a name in a validated gap is answered without asking', { skip }, async () => {
   const first = await q(['+dnssec', 'gap-a.alg8.sec', 'A']);
   assert.equal(first.status, 'NXDOMAIN');
-  const server = lab.server('ns1.signed.lab');
+  const server = lab.server('ns1.signed.sec');
   const before = server.queries;
   const second = await q(['+dnssec', 'gap-b.alg8.sec', 'A']);
   assert.equal(second.status, 'NXDOMAIN');

@@ -25,7 +25,8 @@ import { Class, Rcode, Type } from '../dns/constants.js';
 import { makeEdns } from '../dns/edns.js';
 import { emptyMessage, encodeMessage } from '../dns/message.js';
 import type { Message, Record } from '../dns/message.js';
-import { isSubdomain, labelCount, nameKey, NameError, namesEqual, nameToText, parentName, replaceSuffix } from '../dns/name.js';
+import { compareNames, isSubdomain, labelCount, nameKey, NameError, namesEqual, nameToText, parentName, replaceSuffix } from '../dns/name.js';
+import { base32hexDecode, nsec3Hash } from '../dnssec/records.js';
 import type { Name } from '../dns/name.js';
 import type { RequestContext, Stage, StageResult } from '../resolver/context.js';
 import { DecodeStage } from '../resolver/stages/decode.js';
@@ -88,6 +89,83 @@ export class AuthZone {
   negativeSoa(): Record {
     const min = this.soa.rdata.readUInt32BE(this.soa.rdata.length - 4);
     return { ...this.soa, ttl: Math.min(this.soa.ttl, min) };
+  }
+
+  /** True when the zone carries signatures (it answers DO queries with them). */
+  get signed(): boolean {
+    return this.rrset(this.apex, Type.RRSIG) !== undefined;
+  }
+
+  /** RRSIGs at `owner` covering `type`. */
+  sigs(owner: Name, type: number): Record[] {
+    return (this.rrset(owner, Type.RRSIG) ?? []).filter((r) => r.rdata.readUInt16BE(0) === type);
+  }
+
+  /** The RRset with its RRSIGs. */
+  withSigs(set: readonly Record[]): Record[] {
+    return set.length ? [...set, ...this.sigs(set[0]!.name, set[0]!.type)] : [];
+  }
+
+  private nsecs?: Record[];
+  private nsec3s?: { hash: Buffer; rr: Record }[];
+  private n3params?: { salt: Buffer; iterations: number };
+
+  private chains(): void {
+    if (this.nsecs) return;
+    this.nsecs = [];
+    this.nsec3s = [];
+    for (const node of this.nodes.values()) {
+      for (const r of node.get(Type.NSEC) ?? []) this.nsecs.push(r);
+      for (const r of node.get(Type.NSEC3) ?? []) {
+        const hash = base32hexDecode(r.name.subarray(1, 1 + r.name[0]!).toString('latin1'));
+        if (hash) this.nsec3s.push({ hash, rr: r });
+      }
+    }
+    this.nsecs.sort((a, b) => compareNames(a.name, b.name));
+    this.nsec3s.sort((a, b) => a.hash.compare(b.hash));
+    const p = this.rrset(this.apex, Type.NSEC3PARAM)?.[0];
+    if (p) this.n3params = { iterations: p.rdata.readUInt16BE(2), salt: p.rdata.subarray(5, 5 + p.rdata[4]!) };
+  }
+
+  get usesNsec3(): boolean {
+    this.chains();
+    return this.n3params !== undefined;
+  }
+
+  /** The NSEC at `name`, or the one covering it (RFC 4034 6.1 order), with its RRSIGs. */
+  nsecFor(name: Name): Record[] {
+    this.chains();
+    const list = this.nsecs!;
+    let best = list[list.length - 1];
+    for (const r of list) {
+      if (compareNames(r.name, name) <= 0) best = r;
+      else break;
+    }
+    return best ? this.withSigs([best]) : [];
+  }
+
+  /** The NSEC3 matching `name`'s hash, or covering it (RFC 5155 7.2), with its RRSIGs; `match` says which. */
+  nsec3For(name: Name): { records: Record[]; match: boolean } {
+    this.chains();
+    const list = this.nsec3s!;
+    const h = nsec3Hash(name, this.n3params!.salt, this.n3params!.iterations);
+    let best = list[list.length - 1];
+    for (const e of list) {
+      if (e.hash.compare(h) <= 0) best = e;
+      else break;
+    }
+    if (!best) return { records: [], match: false };
+    return { records: this.withSigs([best.rr]), match: best.hash.equals(h) };
+  }
+
+  /** RFC 5155 7.2.1: closest encloser proof for `name` (matching NSEC3 of the closest encloser, covering NSEC3 of the next closer). */
+  closestEncloserProof(name: Name): { ce: Name; records: Record[] } {
+    let next = name;
+    for (let ce = parentName(name); ; ce = parentName(ce)) {
+      const m = this.nsec3For(ce);
+      if (m.match || ce.length <= this.apex.length) return { ce, records: [...m.records, ...this.nsec3For(next).records] };
+      next = ce;
+    }
   }
 
   /** A/AAAA records of a name held in this zone (glue included, even below a cut). */
@@ -202,8 +280,90 @@ export class AuthData {
   }
 }
 
-/** How a lab server behaves; `dead` servers are never started. */
-export type LabBehaviour = 'authoritative' | 'refused' | 'upward-referral' | 'poison' | 'dead';
+/** How a lab server behaves; `dead` servers are never started; `strip-rrsigs` answers a signed zone without any RRSIG. */
+export type LabBehaviour = 'authoritative' | 'refused' | 'upward-referral' | 'poison' | 'dead' | 'strip-rrsigs';
+
+/**
+ * What a DO=1 query gets from a signed zone besides the data (RFC 4035 3.1,
+ * RFC 5155 7.2): RRSIGs with each RRset, the NSEC/NSEC3 proofs of negative and
+ * wildcard answers, and the DS (or the proof of its absence) in referrals.
+ */
+export function addDnssec(zone: AuthZone, qname: Name, qtype: number, a: AuthAnswer): void {
+  const sets = new Map<string, Record[]>();
+  for (const r of a.answers) {
+    const k = nameKey(r.name) + '/' + r.type;
+    sets.set(k, [...(sets.get(k) ?? []), r]);
+  }
+  const answers: Record[] = [];
+  const proof: Record[] = [];
+  let last = qname;
+  for (const set of sets.values()) {
+    const owner = set[0]!.name;
+    const type = set[0]!.type;
+    answers.push(...set);
+    if (type === Type.CNAME) last = set[0]!.rdata;
+    if (zone.node(owner)?.has(type)) {
+      answers.push(...zone.sigs(owner, type));
+      continue;
+    }
+    // Not at its own node: expanded from a wildcard (RFC 4035 3.1.3.3), or a CNAME synthesised from a DNAME (unsigned, RFC 6672 5.3.1).
+    let ce = parentName(owner);
+    while (ce.length > zone.apex.length && !zone.exists(ce)) ce = parentName(ce);
+    const wildcard = Buffer.concat([Buffer.from([1, 0x2a]), ce]);
+    if (!zone.node(wildcard)?.has(type)) continue;
+    answers.push(...zone.sigs(wildcard, type).map((r) => ({ ...r, name: owner })));
+    if (zone.usesNsec3) proof.push(...zone.nsec3For(parentName(owner, labelCount(owner) - labelCount(ce) - 1)).records);
+    else proof.push(...zone.nsecFor(owner));
+  }
+  const authority: Record[] = [];
+  const referralNs = a.authority.filter((r) => r.type === Type.NS);
+  if (!a.aa && referralNs.length) {
+    const child = referralNs[0]!.name;
+    authority.push(...referralNs);
+    const ds = zone.rrset(child, Type.DS);
+    if (ds) authority.push(...zone.withSigs(ds));
+    else if (zone.usesNsec3) {
+      const m = zone.nsec3For(child);
+      authority.push(...(m.match ? m.records : zone.closestEncloserProof(child).records));
+    } else authority.push(...zone.nsecFor(child));
+  } else {
+    for (const r of a.authority) authority.push(r, ...(r.type === Type.SOA ? zone.sigs(r.name, Type.SOA) : []));
+    const negative = a.authority.some((r) => r.type === Type.SOA);
+    if (negative && isSubdomain(last, zone.apex)) authority.push(...denial(zone, last, a.rcode === Rcode.NXDOMAIN));
+  }
+  a.answers = answers;
+  a.authority = dedupe([...authority, ...proof]);
+  void qtype;
+}
+
+/** NXDOMAIN or NODATA proof for `name` (RFC 4035 3.1.3, RFC 5155 7.2.2-7.2.5). */
+function denial(zone: AuthZone, name: Name, nxdomain: boolean): Record[] {
+  let ce = name;
+  while (ce.length > zone.apex.length && !zone.exists(ce)) ce = parentName(ce);
+  const wildcard = Buffer.concat([Buffer.from([1, 0x2a]), ce]);
+  if (!zone.usesNsec3) {
+    if (!nxdomain && namesEqual(ce, name)) return zone.nsecFor(name); // NODATA (or the NSEC covering an ENT)
+    // NXDOMAIN, or wildcard NODATA: the name is covered, and the wildcard covered or matched.
+    return [...zone.nsecFor(name), ...zone.nsecFor(wildcard)];
+  }
+  if (!nxdomain && namesEqual(ce, name)) {
+    // NODATA: the matching NSEC3; with none (an opt-out span hides an unsigned delegation), the closest encloser proof (RFC 5155 7.2.4).
+    const m = zone.nsec3For(name);
+    return m.match ? m.records : zone.closestEncloserProof(name).records;
+  }
+  const proof = zone.closestEncloserProof(name);
+  return [...proof.records, ...zone.nsec3For(wildcard).records];
+}
+
+function dedupe(records: Record[]): Record[] {
+  const seen = new Set<string>();
+  return records.filter((r) => {
+    const k = nameKey(r.name) + '/' + r.type + '/' + r.rdata.toString('latin1');
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
 
 /** Records a poisoning server adds to every answer, none of them inside its own zone. */
 export interface PoisonRecords {
@@ -234,16 +394,16 @@ export class AuthoritativeStage implements Stage {
     const m = emptyMessage({
       id: q.id, qr: true, opcode: q.opcode, rd: q.rd, cd: q.cd,
       questions: [question], // echoed byte for byte: resolvers check the 0x20 case
-      ...(q.edns ? { edns: makeEdns(1232) } : {}),
+      ...(q.edns ? { edns: makeEdns(1232, q.edns.do) } : {}),
     });
-    this.fill(m, question.name, question.type);
+    this.fill(m, question.name, question.type, q.edns?.do === true);
     ctx.response = m;
     // Additional first, then everything but the question goes when the reply does not fit (TC).
     ctx.wire = encodeMessage(m, ctx.maxSize);
     return 'answered';
   }
 
-  private fill(m: Message, qname: Name, qtype: number): void {
+  private fill(m: Message, qname: Name, qtype: number, dnssecOk: boolean): void {
     const behaviour = this.opts.behaviour ?? 'authoritative';
     if (behaviour === 'upward-referral') {
       // A classic lame answer: not authoritative, "ask the root".
@@ -255,6 +415,14 @@ export class AuthoritativeStage implements Stage {
     if (!a) {
       m.rcode = Rcode.REFUSED;
       return;
+    }
+    const zone = this.data.zoneFor(qname);
+    if (dnssecOk && zone?.signed) {
+      addDnssec(zone, qname, qtype, a);
+      if (behaviour === 'strip-rrsigs') {
+        a.answers = a.answers.filter((r) => r.type !== Type.RRSIG);
+        a.authority = a.authority.filter((r) => r.type !== Type.RRSIG);
+      }
     }
     m.rcode = a.rcode;
     m.aa = a.aa;

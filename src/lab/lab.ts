@@ -12,6 +12,8 @@ import type { RootHint } from '../resolver/iterator/iterator.js';
 import { AuthData, AuthServer, AuthZone } from './authserver.js';
 import type { LabBehaviour, PoisonRecords } from './authserver.js';
 import { defaultZonesDir, fqdn, readZoneFile } from './zones.js';
+import { signLabZones } from './signed.js';
+import type { Record } from '../dns/message.js';
 
 export interface LabServerSpec {
   /** The name the parent zones give this server (NS target). */
@@ -29,6 +31,10 @@ const STREAM_ZONES = [
   'dpstream.tv', 'dpstream.net', 'dpstream.pw', 'dpstream.cc', 'dpstream.me',
   'fifostream.com', 'fifostream.org', 'fifostream.net', 'fifostream.tv',
   'fifostreaming.com', 'fifostreaming.org', 'fifostreaming.net', 'fifostreaming.tv',
+];
+const SEC_CHILDREN = [
+  'alg8.sec', 'alg13.sec', 'alg15.sec', 'optout.sec', 'insecure.sec', 'iter.sec', 'nsec3hash.sec',
+  'badsig.sec', 'expired.sec', 'notyet.sec', 'nokey.sec', 'dsmismatch.sec', 'unknownalg.sec', 'keytrap.sec',
 ];
 const ALLO_ZONES = ['allostreaming.com', 'alloshotv.com', 'allomovies.com', 'alloshare.com', 'allomegavideo.com', 'alloseven.com', 'allourls.com'];
 
@@ -55,6 +61,10 @@ export const LAB_SERVERS: readonly LabServerSpec[] = [
   { name: 'ns2.dead.com', address: '127.55.6.2', zones: ['dead.com'], role: 'dead.com, live server' },
   { name: 'ns1.poisoner.net', address: '127.55.7.1', zones: ['poisoner.net'], behaviour: 'poison', role: 'adds out-of-bailiwick records' },
   { name: 'ns1.racing.net', address: '127.55.7.2', zones: ['racing.net'], role: 'racing.net (the spoofing test takes its place)' },
+  { name: 'ns1.sec', address: '127.55.8.1', zones: ['sec'], role: 'DNSSEC: the signed TLD sec. (NSEC3), DS of its signed children' },
+  { name: 'ns1.signed.sec', address: '127.55.8.2', zones: SEC_CHILDREN, role: 'DNSSEC: secure, insecure and bogus zones (src/lab/signed.ts)' },
+  { name: 'ns2.signed.sec', address: '127.55.8.3', zones: ['unsigned.optout.sec', 'signed.optout.sec'], role: 'DNSSEC: delegations below the opt-out zone' },
+  { name: 'ns3.signed.sec', address: '127.55.8.4', zones: ['stripped.sec'], behaviour: 'strip-rrsigs', role: 'DNSSEC: a signed zone served without RRSIGs' },
 ];
 
 export const LAB_ROOT_HINTS: readonly RootHint[] = LAB_SERVERS.filter((s) => s.zones.includes('.')).map((s) => ({ name: s.name, address: s.address }));
@@ -87,15 +97,17 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-/** Read every zone the table names, once. */
-export function loadLabZones(servers: readonly LabServerSpec[] = LAB_SERVERS, zonesDir = defaultZonesDir(), rewrite?: (text: string) => string): Map<string, AuthZone> {
-  const zones = new Map<string, AuthZone>();
+/** Read every zone the table names, once; sign those src/lab/signed.ts names (unless `sign` is false). */
+export function loadLabZones(servers: readonly LabServerSpec[] = LAB_SERVERS, zonesDir = defaultZonesDir(), rewrite?: (text: string) => string, sign = true): Map<string, AuthZone> {
+  const records = new Map<string, Record[]>();
   for (const s of servers) {
     for (const origin of s.zones) {
-      if (zones.has(origin)) continue;
-      zones.set(origin, new AuthZone(nameFromText(fqdn(origin)), readZoneFile(zonesDir, origin, rewrite)));
+      if (!records.has(origin)) records.set(origin, readZoneFile(zonesDir, origin, rewrite));
     }
   }
+  if (sign) signLabZones(records);
+  const zones = new Map<string, AuthZone>();
+  for (const [origin, rrs] of records) zones.set(origin, new AuthZone(nameFromText(fqdn(origin)), rrs));
   return zones;
 }
 

@@ -19,7 +19,8 @@ export interface UnboundHandle {
   stop(): Promise<void>;
 }
 
-export async function startUnbound(rootHints: { name: string; address: string }[], address = '127.55.252.1', port = 53): Promise<UnboundHandle> {
+/** `trustAnchorFile`: validate (module-config "validator iterator") from that anchor; without it Unbound does not validate. */
+export async function startUnbound(rootHints: { name: string; address: string }[], address = '127.55.252.1', port = 53, opts: { trustAnchorFile?: string } = {}): Promise<UnboundHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-unbound-'));
   writeFileSync(join(dir, 'root.hints'), rootHintsText(rootHints));
   writeFileSync(join(dir, 'unbound.conf'), `server:
@@ -38,8 +39,8 @@ export async function startUnbound(rootHints: { name: string; address: string }[
   root-hints: "${dir}/root.hints"
   do-not-query-localhost: no
   qname-minimisation: yes
-  module-config: "iterator"
-  harden-referral-path: no
+  module-config: "${opts.trustAnchorFile ? 'validator iterator' : 'iterator'}"
+${opts.trustAnchorFile ? `  trust-anchor-file: "${opts.trustAnchorFile}"\n  val-log-level: 2\n` : ''}  harden-referral-path: no
   target-fetch-policy: "0 0 0 0 0"
   do-ip6: no
   minimal-responses: yes
