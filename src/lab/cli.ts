@@ -5,7 +5,9 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { Verdict } from '../resolver/verdict.js';
+import { relative } from 'node:path';
 import { labTable, rootHintsYaml, startLab } from './lab.js';
+import { defaultKeysDir, labRootDs } from './signed.js';
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -27,6 +29,8 @@ export async function lab(args: string[]): Promise<number> {
   process.stdout.write(`# Verdict lab: ${running.servers.filter((s) => s.server).length} servers on port 53\n`);
   process.stdout.write(labTable(running));
   process.stdout.write(rootHintsYaml(running.rootHints));
+  // The signed root's DS: what a validating resolver needs to trust the lab (config/demo.yaml uses it).
+  process.stdout.write(`dnssec:\n  trust_anchor_file: ${relative(process.cwd(), `${defaultKeysDir()}root.ds`) || 'lab/keys/root.ds'}   # ${labRootDs().trim()}\n`);
   await untilSignal();
   await running.stop();
   return 0;
