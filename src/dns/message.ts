@@ -60,6 +60,18 @@ export interface Message {
   edns?: Edns;
 }
 
+/** Records grouped into RRsets by owner (case-insensitive) and type, in first-seen order. */
+export function groupRRsets(records: readonly Record[]): Record[][] {
+  const m = new Map<string, Record[]>();
+  for (const r of records) {
+    const k = nameKey(r.name) + '/' + r.type;
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return [...m.values()];
+}
+
 export class WireError extends Error {
   readonly code = 'VERDICT_ERR_WIRE';
 }

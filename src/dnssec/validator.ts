@@ -23,6 +23,7 @@
 import { LRUCache } from 'lru-cache';
 import { Ede as EdeCode, Type } from '../dns/constants.js';
 import type { Record } from '../dns/message.js';
+import { groupRRsets } from '../dns/message.js';
 import type { Name } from '../dns/name.js';
 import { isSubdomain, labelCount, nameKey, namesEqual, nameToText, parentName } from '../dns/name.js';
 import type { TrustAnchorStore } from './anchors.js';
@@ -110,18 +111,6 @@ function rrsigsOf(sigs: readonly Record[], owner: Name, type: number): { record:
   return out;
 }
 
-/** Group records by owner and type, keeping the first-seen order. */
-function rrsetsOf(records: readonly Record[]): Record[][] {
-  const m = new Map<string, Record[]>();
-  for (const r of records) {
-    const k = nameKey(r.name) + '/' + r.type;
-    const l = m.get(k);
-    if (l) l.push(r);
-    else m.set(k, [r]);
-  }
-  return [...m.values()];
-}
-
 /** Owner labels not counting a leading wildcard label (RFC 4034 3.1.3). */
 function sigLabelsOf(owner: Name): number {
   const n = labelCount(owner);
@@ -182,7 +171,7 @@ export class Validator<B extends { dnssec: ValidationBudget }> {
       return e.records.every((r) => held.has(r.rdata.toString('hex'))) ? { security: Security.Secure } : bogus(EdeCode.DNSSEC_BOGUS, 'DNSKEY RRset differs from the validated one');
     }
     let wildcard: { labels: number; zone: Name } | undefined;
-    for (const set of rrsetsOf(e.records)) {
+    for (const set of groupRRsets(e.records)) {
       const owner = set[0]!.name;
       const sigs = rrsigsOf(e.sigs, owner, set[0]!.type);
       if (sigs.length === 0) return this.unsignedVerdict(e.zone, owner, budget);
@@ -234,7 +223,7 @@ export class Validator<B extends { dnssec: ValidationBudget }> {
     if (denial.length === 0) return [];
     const k = known ?? await this.keyFor(zone, budget);
     if (k.security !== Security.Secure) return k.ede ?? { code: EdeCode.DNSSEC_BOGUS, text: `no keys for ${nameToText(zone)}` };
-    for (const set of rrsetsOf(denial)) {
+    for (const set of groupRRsets(denial)) {
       const sigs = rrsigsOf(proof, set[0]!.name, set[0]!.type).filter((s) => namesEqual(s.sig.signerName, zone));
       if (sigs.length === 0) return { code: EdeCode.RRSIGS_MISSING, text: `no RRSIG for the ${set[0]!.type === Type.NSEC ? 'NSEC' : 'NSEC3'} at ${nameToText(set[0]!.name)}` };
       const checked = this.verifyRrset(set, sigs, k.keys, budget);

@@ -10,6 +10,7 @@
  */
 import { Class, Type } from '../dns/constants.js';
 import type { Record } from '../dns/message.js';
+import { groupRRsets } from '../dns/message.js';
 import { compareNames, isSubdomain, labelCount, nameKey, namesEqual, parentName } from '../dns/name.js';
 import type { Name } from '../dns/name.js';
 import { base32hexEncode, encodeTypeBitmap, NSEC3_OPT_OUT, nsec3Hash } from './records.js';
@@ -31,17 +32,6 @@ export interface SignOptions {
   /** TTL of the DNSKEY RRset and of the NSEC/NSEC3 records (default: the SOA MINIMUM). */
   ttl?: number;
 }
-
-const group = (records: readonly Record[]): Record[][] => {
-  const m = new Map<string, Record[]>();
-  for (const r of records) {
-    const k = nameKey(r.name) + '/' + r.type;
-    const l = m.get(k);
-    if (l) l.push(r);
-    else m.set(k, [r]);
-  }
-  return [...m.values()];
-};
 
 export function signZone(apex: Name, records: readonly Record[], o: SignOptions): Record[] {
   const soa = records.find((r) => r.type === Type.SOA && namesEqual(r.name, apex));
@@ -104,7 +94,7 @@ export function signZone(apex: Name, records: readonly Record[], o: SignOptions)
   }
   zone.push(...chain);
   const sigs: Record[] = [];
-  for (const set of group(zone)) {
+  for (const set of groupRRsets(zone)) {
     const first = set[0]!;
     if (occluded(first)) continue;
     if (first.type === Type.NS && !namesEqual(first.name, apex)) continue; // the child's data

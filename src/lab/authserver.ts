@@ -23,7 +23,7 @@
 import { isIP } from 'node:net';
 import { Class, Rcode, Type } from '../dns/constants.js';
 import { makeEdns } from '../dns/edns.js';
-import { emptyMessage, encodeMessage } from '../dns/message.js';
+import { emptyMessage, encodeMessage, groupRRsets } from '../dns/message.js';
 import type { Message, Record } from '../dns/message.js';
 import { compareNames, isSubdomain, labelCount, nameKey, NameError, namesEqual, nameToText, parentName, replaceSuffix } from '../dns/name.js';
 import { base32hexDecode, nsec3Hash } from '../dnssec/records.js';
@@ -289,15 +289,10 @@ export type LabBehaviour = 'authoritative' | 'refused' | 'upward-referral' | 'po
  * wildcard answers, and the DS (or the proof of its absence) in referrals.
  */
 export function addDnssec(zone: AuthZone, qname: Name, qtype: number, a: AuthAnswer): void {
-  const sets = new Map<string, Record[]>();
-  for (const r of a.answers) {
-    const k = nameKey(r.name) + '/' + r.type;
-    sets.set(k, [...(sets.get(k) ?? []), r]);
-  }
   const answers: Record[] = [];
   const proof: Record[] = [];
   let last = qname;
-  for (const set of sets.values()) {
+  for (const set of groupRRsets(a.answers)) {
     const owner = set[0]!.name;
     const type = set[0]!.type;
     answers.push(...set);

@@ -24,6 +24,7 @@ import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { Class, Ede, Rcode, Type } from '../../dns/constants.js';
 import type { Message, Record } from '../../dns/message.js';
+import { groupRRsets } from '../../dns/message.js';
 import { isSubdomain, labelCount, Name, nameFromText, nameKey, namesEqual, nameToText, parentName, replaceSuffix, ROOT } from '../../dns/name.js';
 import { isLoopback } from '../acl.js';
 import { ResolverCache, Trust } from '../cache/cache.js';
@@ -582,18 +583,6 @@ function cacheGlue(cache: ResolverCache, m: Message, zone: Name, nsNames: Name[]
   }
 }
 
-/** Group records into RRsets by (name, type). */
-function rrsets(records: Record[]): Record[][] {
-  const m = new Map<string, Record[]>();
-  for (const r of records) {
-    const k = nameKey(r.name) + '/' + r.type;
-    const list = m.get(k);
-    if (list) list.push(r);
-    else m.set(k, [r]);
-  }
-  return [...m.values()];
-}
-
 class Resolution {
   private state: State = 'INIT_REQUEST';
   private zone: Name = ROOT;
@@ -842,7 +831,7 @@ class Resolution {
     if (exact.length) {
       const trust = m.aa ? Trust.AuthAnswer : Trust.Answer;
       if (this.type === Type.ANY) {
-        for (const set of rrsets(exact)) this.it.cache.putRRset(set, trust);
+        for (const set of groupRRsets(exact)) this.it.cache.putRRset(set, trust);
         return this.finish({ kind: 'answer', records: exact, ...proven([], []) });
       }
       const sigs = sigsFor(answers, this.name, this.type);
@@ -869,7 +858,7 @@ class Resolution {
     const dname = answers.find((r) => r.type === Type.DNAME && isSubdomain(this.name, r.name) && !namesEqual(this.name, r.name));
     // A CNAME the server synthesised from a DNAME is not cached: the DNAME is the data (RFC 6672 3.4).
     const synthesised = (r: Record) => dname !== undefined && r.type === Type.CNAME && isSubdomain(r.name, dname.name);
-    for (const set of rrsets(answers.filter((r) => !synthesised(r) && r.type !== Type.RRSIG))) {
+    for (const set of groupRRsets(answers.filter((r) => !synthesised(r) && r.type !== Type.RRSIG))) {
       this.it.cache.putRRset(set, trust, sigsFor(answers, set[0]!.name, set[0]!.type));
     }
     const proven = (owner: Name, type: number): Proven => ({ sigs: sigsFor(answers, owner, type), proof: [], zone: this.zone, security: Security.Unchecked });
