@@ -29,6 +29,8 @@ export interface SignOptions {
   expiration: number;
   /** The DNSKEY RRset to publish instead of the keys' own (a lab zone whose data keys are missing). */
   dnskeys?: Record[];
+  /** DNSKEY records published besides the keys' own (or besides `dnskeys`), e.g. keys that sign nothing. */
+  dnskeyExtra?: Record[];
   /** TTL of the DNSKEY RRset and of the NSEC/NSEC3 records (default: the SOA MINIMUM). */
   ttl?: number;
 }
@@ -38,7 +40,8 @@ export function signZone(apex: Name, records: readonly Record[], o: SignOptions)
   if (!soa) throw new Error('signZone: no SOA at the apex');
   const minimum = soa.rdata.readUInt32BE(soa.rdata.length - 4);
   const ttl = o.ttl ?? Math.min(soa.ttl, minimum);
-  const dnskeys = o.dnskeys ?? [...o.ksk, ...o.zsk].map((k) => ({ name: apex, type: Type.DNSKEY, class: Class.IN, ttl: 3600, rdata: k.rdata }));
+  const own = o.dnskeys ?? [...o.ksk, ...o.zsk].map((k) => ({ name: apex, type: Type.DNSKEY, class: Class.IN, ttl: 3600, rdata: k.rdata }));
+  const dnskeys = [...own, ...(o.dnskeyExtra ?? []).map((r) => ({ ...r, name: apex, ttl: own[0]?.ttl ?? r.ttl }))];
   const zone: Record[] = [...records.filter((r) => r.type !== Type.DNSKEY && r.type !== Type.RRSIG && r.type !== Type.NSEC && r.type !== Type.NSEC3), ...dnskeys];
   const cuts = zone.filter((r) => r.type === Type.NS && !namesEqual(r.name, apex)).map((r) => r.name);
   const cutAt = (name: Name) => cuts.find((c) => isSubdomain(name, c));

@@ -16,6 +16,11 @@
  *     not fit loses its additional section, then carries TC=1 (RFC 1035 4.2.1,
  *     RFC 6891 6.2.5); TCP: the whole reply
  *
+ *   - DNSSEC, for DO=1 queries to signed zones (RFC 4035 3.1, RFC 5155 7.2):
+ *     RRSIGs with every RRset, NSEC/NSEC3 proofs of NXDOMAIN, NODATA and
+ *     wildcard answers, DS or the proof of no DS in referrals (addDnssec);
+ *     without DO, no RRSIG unless asked for by type
+ *
  * Behaviours for edge cases: a lame server (REFUSED, or a referral upwards to
  * the root without AA), and a poisoning server that adds out-of-bailiwick
  * records to every answer.
@@ -193,9 +198,20 @@ export class AuthData {
     return best;
   }
 
+  /**
+   * The zone that answers a query: the deepest enclosing one, except that DS
+   * at the apex of a zone is answered from its parent when this server has
+   * the parent too (RFC 4035 3.1.4.1).
+   */
+  zoneForQuery(qname: Name, qtype: number): AuthZone | undefined {
+    const zone = this.zoneFor(qname);
+    if (qtype !== Type.DS || !zone || !namesEqual(zone.apex, qname) || qname.length === 1) return zone;
+    return this.zoneFor(parentName(qname)) ?? zone;
+  }
+
   /** RFC 1034 4.3.2; undefined when no zone encloses the name (REFUSED). */
   lookup(qname: Name, qtype: number): AuthAnswer | undefined {
-    const zone = this.zoneFor(qname);
+    const zone = this.zoneForQuery(qname, qtype);
     if (!zone) return undefined;
     const out: AuthAnswer = { rcode: Rcode.NOERROR, aa: true, answers: [], authority: [], additional: [] };
     let name = qname;
@@ -411,13 +427,16 @@ export class AuthoritativeStage implements Stage {
       m.rcode = Rcode.REFUSED;
       return;
     }
-    const zone = this.data.zoneFor(qname);
+    const zone = this.data.zoneForQuery(qname, qtype);
     if (dnssecOk && zone?.signed) {
       addDnssec(zone, qname, qtype, a);
       if (behaviour === 'strip-rrsigs') {
         a.answers = a.answers.filter((r) => r.type !== Type.RRSIG);
         a.authority = a.authority.filter((r) => r.type !== Type.RRSIG);
       }
+    } else if (qtype === Type.ANY || behaviour === 'strip-rrsigs') {
+      // Without DO no RRSIG unless asked for by type (RFC 4035 3.1), not even in ANY; strip-rrsigs never.
+      a.answers = a.answers.filter((r) => r.type !== Type.RRSIG);
     }
     m.rcode = a.rcode;
     m.aa = a.aa;

@@ -1,12 +1,14 @@
 /**
  * The lab's DNSSEC (issue 13): which zones are signed, how, and how each
  * bogus zone is broken. Zones are signed in memory at lab start with keys
- * kept in the repository (lab/keys/keys.json, made once by `keygen.ts`), so
+ * kept in the repository (PEM files in lab/keys/, listed by lab/keys/index.json;
+ * made once by `keygen.ts`), so
  * signatures are always fresh and the trust anchor never changes: the root
  * KSK's DS is lab/keys/root.ds.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Class, Type } from '../dns/constants.js';
 import type { Record } from '../dns/message.js';
@@ -54,8 +56,14 @@ export const SIGNED_ZONES: readonly SignedZoneSpec[] = [
 /** KeyTrap (CVE-2023-50387): DNSKEYs sharing one key tag, and as many signatures with that tag. */
 export const KEYTRAP_KEYS = 32;
 
-export interface LabKeyFile {
+/** lab/keys/index.json: per zone, its algorithm and the PEM files (PKCS#8) of its keys, relative to lab/keys/. */
+export interface LabKeyIndex {
   [zone: string]: { algorithm: number; ksk: string; zsk: string; /** nokey.sec: the ZSK that signs but is not published */ hidden?: string; /** keytrap.sec: an RSA key whose modulus makes the colliding keys */ trap?: string };
+}
+
+/** File name of a zone's key in lab/keys/ ("." -> root.ksk.pem). */
+export function keyFileName(zone: string, role: 'ksk' | 'zsk' | 'hidden' | 'trap'): string {
+  return `${zone === '.' ? 'root' : zone}.${role}.pem`;
 }
 
 export function defaultKeysDir(): string {
@@ -65,15 +73,16 @@ export function defaultKeysDir(): string {
 interface ZoneKeys { ksk: SigningKey; zsk: SigningKey; hidden?: SigningKey; trap?: SigningKey }
 
 function loadKeys(dir: string): Map<string, ZoneKeys> {
-  const file = JSON.parse(readFileSync(`${dir}/keys.json`, 'utf8')) as LabKeyFile;
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as LabKeyIndex;
+  const pem = (f: string) => readFileSync(join(dir, f), 'utf8');
   const out = new Map<string, ZoneKeys>();
-  for (const [zone, k] of Object.entries(file)) {
+  for (const [zone, k] of Object.entries(index)) {
     const owner = nameFromText(fqdn(zone));
     out.set(zone, {
-      ksk: signingKeyFromPem(owner, k.algorithm, 257, k.ksk),
-      zsk: signingKeyFromPem(owner, k.algorithm, 256, k.zsk),
-      ...(k.hidden ? { hidden: signingKeyFromPem(owner, k.algorithm, 256, k.hidden) } : {}),
-      ...(k.trap ? { trap: signingKeyFromPem(owner, 8, 256, k.trap) } : {}),
+      ksk: signingKeyFromPem(owner, k.algorithm, 257, pem(k.ksk)),
+      zsk: signingKeyFromPem(owner, k.algorithm, 256, pem(k.zsk)),
+      ...(k.hidden ? { hidden: signingKeyFromPem(owner, k.algorithm, 256, pem(k.hidden)) } : {}),
+      ...(k.trap ? { trap: signingKeyFromPem(owner, 8, 256, pem(k.trap)) } : {}),
     });
   }
   return out;
@@ -125,7 +134,7 @@ export function signLabZones(zones: Map<string, Record[]>, now = Math.floor(Date
       continue;
     }
     const k = keys.get(spec.zone);
-    if (!k) throw new Error(`lab/keys/keys.json has no keys for ${spec.zone} (run: node dist/src/lab/keygen.js)`);
+    if (!k) throw new Error(`lab/keys/index.json has no keys for ${spec.zone} (run: node dist/src/lab/keygen.js)`);
     let [inception, expiration] = [now - 3600, now + 30 * 86400];
     // Well past any validator's clock-skew allowance (Unbound: 10% of the validity period, at most a day).
     if (spec.fault === 'expired') [inception, expiration] = [now - 40 * 86400, now - 10 * 86400];
@@ -136,11 +145,10 @@ export function signLabZones(zones: Map<string, Record[]>, now = Math.floor(Date
     if (spec.fault === 'dnskey-missing') published = [dnskey(k.ksk.rdata), dnskey(k.zsk.rdata)];
     if (spec.fault === 'keytrap') {
       trap = collidingKeys(k.trap!.rdata, KEYTRAP_KEYS);
-      published = [dnskey(k.ksk.rdata), dnskey(k.zsk.rdata), ...trap.map(dnskey)];
     }
     // nokey.sec: the data is signed by a ZSK the DNSKEY set does not hold.
     const zsk = spec.fault === 'dnskey-missing' ? k.hidden! : k.zsk;
-    let signed = signZone(apex, records, { ksk: [k.ksk], zsk: [zsk], denial: spec.denial, inception, expiration, ...(published ? { dnskeys: published } : {}) });
+    let signed = signZone(apex, records, { ksk: [k.ksk], zsk: [zsk], denial: spec.denial, inception, expiration, ...(published ? { dnskeys: published } : {}), ...(trap.length ? { dnskeyExtra: trap.map(dnskey) } : {}) });
     const www = nameFromText(spec.zone === '.' ? 'www.' : `www.${fqdn(spec.zone)}`);
     const isWwwASig = (r: Record) => r.type === Type.RRSIG && r.name.equals(www) && r.rdata.readUInt16BE(0) === Type.A;
     if (spec.fault === 'bad-signature') {
