@@ -129,6 +129,24 @@ test('KeyTrap: the hostile zone gets SERVFAIL within bounds while other clients 
   assert.ok(performance.now() - started < 5000, 'bounded time');
 });
 
+test('NSEC3 closest-encloser exhaustion (CVE-2023-50868): a name too deep to prove within the hash budget fails, bounded', { skip }, async () => {
+  // 100 labels under a zone at 150 iterations: the closest encloser proof would need more than
+  // dnssec.max_nsec3_hashes_per_query (64) hashes of 151 SHA-1 rounds each.
+  const deep = Array.from({ length: 100 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('.') + '.nsec3hash.sec';
+  const started = performance.now();
+  const hostile = q(['+dnssec', deep, 'A']);
+  const meanwhile = await q(['+dnssec', 'www.alg8.sec', 'A']);
+  assert.equal(meanwhile.status, 'NOERROR', 'other clients are answered meanwhile');
+  const r = await hostile;
+  assert.equal(r.status, 'SERVFAIL', `deep name: ${r.status} ${r.ede.join(' | ')}`);
+  assert.ok(r.ede.some((e) => /budget/.test(e)), r.ede.join(' | '));
+  assert.ok(performance.now() - started < 5000, 'bounded time');
+  // A name of ordinary depth in the same zone is proven (secure NXDOMAIN).
+  const ok = await q(['+dnssec', 'nope.nsec3hash.sec', 'A']);
+  assert.equal(ok.status, 'NXDOMAIN');
+  assert.ok(ok.flags.includes('ad'));
+});
+
 test('negative trust anchor (verdict ctl nta): a bogus zone answers, insecure', { skip }, async () => {
   const h = v.verdict.controlHandlers();
   assert.ok(h.nta, 'nta command');
@@ -150,6 +168,11 @@ test('aggressive NSEC (RFC 8198): a name in a validated gap is answered without 
   assert.equal(second.status, 'NXDOMAIN');
   assert.ok(second.flags.includes('ad'));
   assert.equal(server.queries, before, 'no query reached the zone\'s server');
+  const counted = await v.verdict.metrics.registry.getSingleMetric('verdict_dnssec_aggressive_answers_total')!.get();
+  assert.ok(counted.values.some((x) => x.labels.kind === 'nxdomain' && x.value >= 1), 'counted in verdict_dnssec_aggressive_answers_total');
+  const verdicts = await v.verdict.metrics.registry.getSingleMetric('verdict_dnssec_validations_total')!.get();
+  assert.ok(verdicts.values.some((x) => x.labels.result === 'bogus' && x.labels.reason === '6' && x.value >= 1), 'bogus verdicts counted with their EDE');
+  assert.ok(verdicts.values.some((x) => x.labels.result === 'secure' && x.value >= 1));
 });
 
 test('a validated answer is served again from the wire-form cache, DO and not-DO apart', { skip }, async () => {

@@ -159,7 +159,7 @@ export const configSchema = z.strictObject({
     /** Signature verifications per client query (KeyTrap, CVE-2023-50387). */
     max_validations_per_query: z.number().int().min(1).max(10_000).default(64),
     /** NSEC3 hash computations per client query (CVE-2023-50868). */
-    max_nsec3_hashes_per_query: z.number().int().min(1).max(100_000).default(128),
+    max_nsec3_hashes_per_query: z.number().int().min(1).max(100_000).default(64),
   }).prefault({}),
   tsig_keys: z.record(z.string(), z.strictObject({ algorithm: z.string(), secret: z.string() })).default({}),
   log: z.strictObject({

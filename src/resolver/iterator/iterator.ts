@@ -194,7 +194,7 @@ export class Iterator {
     const d = this.opts.dnssec;
     return {
       queries: this.opts.maxQueries, deadline: this.now() + this.opts.queryTimeoutMs, resolvingNs: new Set(), nsLookups: this.opts.maxNsLookups ?? 16,
-      dnssec: { sigs: d?.maxValidations ?? 64, nsec3: { hashes: d?.maxNsec3Hashes ?? 128 } },
+      dnssec: { sigs: d?.maxValidations ?? 64, nsec3: { hashes: d?.maxNsec3Hashes ?? 64 } },
       ...(cd ? { cd } : {}),
     };
   }
