@@ -5,10 +5,19 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { nameFromText } from '../dns/name.js';
 
 const endpoint = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/, 'expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT');
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/[0-9]{1,3})?$/, 'expected an address or CIDR prefix such as 192.0.2.0/24');
 const hint = z.strictObject({ name: z.string(), address: z.string() });
+/** A domain name in presentation form (RFC 1035 5.1); without a final dot it is taken as absolute. */
+const domainName = z.string().min(1).superRefine((s, ctx) => {
+  try {
+    nameFromText(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `not a domain name: ${(e as Error).message}` });
+  }
+});
 
 export const rpzPolicy = z.union([
   z.enum(['given', 'disabled', 'passthru', 'nxdomain', 'nodata', 'drop', 'tcp-only']),
@@ -147,7 +156,7 @@ export const configSchema = z.strictObject({
     /** DS or DNSKEY records in master-file format (Unbound's trust-anchor-file); one file or a list. Absent: the built-in IANA root anchors. */
     trust_anchor_file: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     /** Names at or below which answers are treated as insecure (RFC 7646). */
-    negative_trust_anchors: z.array(z.string().min(1)).default([]),
+    negative_trust_anchors: z.array(domainName).default([]),
     /** Seconds bogus data and a zone's bogus keys stay cached (Unbound's val-bogus-ttl). */
     bogus_ttl: z.number().int().min(0).max(86_400).default(60),
     /** NSEC3 iterations above this make an answer insecure, EDE 27 (RFC 9276; Unbound and BIND use 150). */

@@ -11,6 +11,7 @@ import type { Record } from '../dns/message.js';
 import { nameFromText, nameKey, nameToText, parentName } from '../dns/name.js';
 import type { Name } from '../dns/name.js';
 import { parseZoneString, ZoneSyntaxError } from '../rpz/masterfile.js';
+import { publicKeyOf, SUPPORTED_ALGORITHMS } from './crypto.js';
 import { DnskeyFlag, parseDnskey, parseDs } from './records.js';
 
 export interface TrustAnchor {
@@ -44,6 +45,7 @@ function recordsFromText(text: string): Record[] {
 export function loadTrustAnchorFiles(files: readonly string[]): TrustAnchor[] {
   const byZone = new Map<string, TrustAnchor>();
   for (const file of files) {
+    let found = 0;
     let text: string;
     try {
       text = readFileSync(file, 'latin1');
@@ -57,8 +59,14 @@ export function loadTrustAnchorFiles(files: readonly string[]): TrustAnchor[] {
         parseDs(rr.rdata);
       } else if (rr.type === Type.DNSKEY) {
         const k = parseDnskey(rr.rdata);
-        if ((k.flags & DnskeyFlag.ZONE) === 0) fail(`DNSKEY ${k.keyTag} of ${nameToText(rr.name)} has no zone flag (RFC 4034 2.1.1)`);
-        if (k.protocol !== 3) fail(`DNSKEY ${k.keyTag} of ${nameToText(rr.name)}: protocol must be 3`);
+        const what = `DNSKEY ${k.keyTag} of ${nameToText(rr.name)}`;
+        if ((k.flags & DnskeyFlag.ZONE) === 0) fail(`${what} has no zone flag (RFC 4034 2.1.1)`);
+        if (k.protocol !== 3) fail(`${what}: protocol must be 3 (RFC 4034 2.1.2)`);
+        // RFC 5011 2.1: a revoked key must not be used as a trust anchor.
+        if ((k.flags & DnskeyFlag.REVOKE) !== 0) fail(`${what} has the REVOKE flag (RFC 5011 2.1)`);
+        // A key we could verify with but cannot read would make the zone bogus at run time: say so now.
+        // (An algorithm we lack is legal: the zone is then insecure, RFC 4035 5.2.)
+        if (SUPPORTED_ALGORITHMS.has(k.algorithm) && publicKeyOf(k) === undefined) fail(`${what}: the public key is not a valid algorithm ${k.algorithm} key`);
       } else {
         fail('a trust anchor is a DS or a DNSKEY record');
       }
@@ -67,9 +75,11 @@ export function loadTrustAnchorFiles(files: readonly string[]): TrustAnchor[] {
       if (!a) byZone.set(k, (a = { zone: rr.name, ds: [], dnskey: [] }));
       const { file: _file, line: _line, ...record } = rr;
       (rr.type === Type.DS ? a.ds : a.dnskey).push(record);
+      found++;
     }, { file });
+    // An empty anchor file is a mistake (a truncated download, a wrong path to a template), not "no anchors".
+    if (found === 0) throw new ZoneSyntaxError(file, 0, 0, 'no trust anchor (DS or DNSKEY record) in this file');
   }
-  if (byZone.size === 0) throw new ZoneSyntaxError(files.join(', '), 0, 0, 'no trust anchor (DS or DNSKEY record) found');
   return [...byZone.values()];
 }
 

@@ -304,7 +304,7 @@ export type LabBehaviour = 'authoritative' | 'refused' | 'upward-referral' | 'po
  * RFC 5155 7.2): RRSIGs with each RRset, the NSEC/NSEC3 proofs of negative and
  * wildcard answers, and the DS (or the proof of its absence) in referrals.
  */
-export function addDnssec(zone: AuthZone, qname: Name, qtype: number, a: AuthAnswer): void {
+export function addDnssec(zone: AuthZone, qname: Name, a: AuthAnswer): void {
   const answers: Record[] = [];
   const proof: Record[] = [];
   let last = qname;
@@ -327,8 +327,9 @@ export function addDnssec(zone: AuthZone, qname: Name, qtype: number, a: AuthAns
     else proof.push(...zone.nsecFor(owner));
   }
   const authority: Record[] = [];
+  // NS in authority only ever come from a referral (also after a CNAME that leads below a cut: AA then stays set).
   const referralNs = a.authority.filter((r) => r.type === Type.NS);
-  if (!a.aa && referralNs.length) {
+  if (referralNs.length) {
     const child = referralNs[0]!.name;
     authority.push(...referralNs);
     const ds = zone.rrset(child, Type.DS);
@@ -344,7 +345,6 @@ export function addDnssec(zone: AuthZone, qname: Name, qtype: number, a: AuthAns
   }
   a.answers = answers;
   a.authority = dedupe([...authority, ...proof]);
-  void qtype;
 }
 
 /** NXDOMAIN or NODATA proof for `name` (RFC 4035 3.1.3, RFC 5155 7.2.2-7.2.5). */
@@ -429,7 +429,7 @@ export class AuthoritativeStage implements Stage {
     }
     const zone = this.data.zoneForQuery(qname, qtype);
     if (dnssecOk && zone?.signed) {
-      addDnssec(zone, qname, qtype, a);
+      addDnssec(zone, qname, a);
       if (behaviour === 'strip-rrsigs') {
         a.answers = a.answers.filter((r) => r.type !== Type.RRSIG);
         a.authority = a.authority.filter((r) => r.type !== Type.RRSIG);

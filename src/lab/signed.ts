@@ -1,10 +1,10 @@
 /**
  * The lab's DNSSEC (issue 13): which zones are signed, how, and how each
  * bogus zone is broken. Zones are signed in memory at lab start with keys
- * kept in the repository (PEM files in lab/keys/, listed by lab/keys/index.json;
- * made once by `keygen.ts`), so
- * signatures are always fresh and the trust anchor never changes: the root
- * KSK's DS is lab/keys/root.ds.
+ * kept in the repository (PEM files in lab/keys/, listed by
+ * lab/keys/index.json; made once by `keygen.ts`), so signatures are always
+ * fresh and the trust anchor never changes: the root KSK's DS is
+ * lab/keys/root.ds.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,15 +12,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Class, Type } from '../dns/constants.js';
 import type { Record } from '../dns/message.js';
-import { nameFromText } from '../dns/name.js';
+import { nameFromText, nameKey, namesEqual } from '../dns/name.js';
+import type { Name } from '../dns/name.js';
 import { keyTagOf } from '../dnssec/records.js';
 import { dsFor, signingKeyFromPem } from '../dnssec/sign.js';
 import type { SigningKey } from '../dnssec/sign.js';
-import { signZone } from '../dnssec/zonesign.js';
-import type { Denial } from '../dnssec/zonesign.js';
+import { dsRrset, signZone } from '../dnssec/zonesign.js';
+import type { Denial, ZoneFault } from '../dnssec/zonesign.js';
 import { fqdn } from './zones.js';
 
-export type Fault = 'bad-signature' | 'expired' | 'not-yet-valid' | 'dnskey-missing' | 'ds-mismatch' | 'keytrap' | 'unknown-algorithm';
+/** The signer's faults, and two the lab makes itself (KeyTrap keys and signatures; an unknown algorithm). */
+export type Fault = ZoneFault | 'keytrap' | 'unknown-algorithm';
 
 export interface SignedZoneSpec {
   zone: string;
@@ -114,72 +116,67 @@ export function collidingKeys(base: Buffer, count: number): Buffer[] {
 /**
  * Sign the lab zones present in `zones` (origin -> records), deepest first so
  * that each parent gets its children's DS (or, for fault zones, the wrong one).
- * `now` in seconds.
+ * Good signatures are valid from an hour ago (clocks differ a little) for 30
+ * days. `now` in seconds.
  */
 export function signLabZones(zones: Map<string, Record[]>, now = Math.floor(Date.now() / 1000), keysDir = defaultKeysDir()): void {
   const specs = SIGNED_ZONES.filter((s) => zones.has(s.zone)).sort((a, b) => labels(b.zone) - labels(a.zone));
   if (specs.length === 0) return;
   const keys = loadKeys(keysDir);
+  /** Per parent origin: the DS RRsets of its children, by nameKey of the child apex. */
+  const childDs = new Map<string, Map<string, Record[]>>();
+  const publishDs = (zone: string, apex: Name, ds: Record[]) => {
+    const parent = parentOf(zone);
+    if (!childDs.has(parent)) childDs.set(parent, new Map());
+    childDs.get(parent)!.set(nameKey(apex), ds);
+  };
   for (const spec of specs) {
     const records = zones.get(spec.zone)!;
     const apex = nameFromText(fqdn(spec.zone));
-    const parent = zones.get(parentOf(spec.zone));
     if (spec.fault === 'unknown-algorithm') {
       // RFC 4035 5.2: a DS naming only algorithms a validator lacks makes the zone insecure.
       const key = Buffer.concat([Buffer.from([1, 1, 3, 253]), createHash('sha256').update('verdict lab opaque key').digest()]);
       records.push({ name: apex, type: Type.DNSKEY, class: Class.IN, ttl: 3600, rdata: key });
       const digest = createHash('sha256').update(Buffer.concat([apex, key])).digest();
       const ds = Buffer.concat([Buffer.from([keyTagOf(key) >> 8, keyTagOf(key) & 0xff, 253, 2]), digest]);
-      parent?.push({ name: apex, type: Type.DS, class: Class.IN, ttl: 3600, rdata: ds });
+      publishDs(spec.zone, apex, [{ name: apex, type: Type.DS, class: Class.IN, ttl: 3600, rdata: ds }]);
       continue;
     }
     const k = keys.get(spec.zone);
     if (!k) throw new Error(`lab/keys/index.json has no keys for ${spec.zone} (run: node dist/src/lab/keygen.js)`);
-    let [inception, expiration] = [now - 3600, now + 30 * 86400];
-    // Well past any validator's clock-skew allowance (Unbound: 10% of the validity period, at most a day).
-    if (spec.fault === 'expired') [inception, expiration] = [now - 40 * 86400, now - 10 * 86400];
-    if (spec.fault === 'not-yet-valid') [inception, expiration] = [now + 10 * 86400, now + 40 * 86400];
     const dnskey = (rdata: Buffer): Record => ({ name: apex, type: Type.DNSKEY, class: Class.IN, ttl: 3600, rdata });
-    let published: Record[] | undefined;
-    let trap: Buffer[] = [];
-    if (spec.fault === 'dnskey-missing') published = [dnskey(k.ksk.rdata), dnskey(k.zsk.rdata)];
-    if (spec.fault === 'keytrap') {
-      trap = collidingKeys(k.trap!.rdata, KEYTRAP_KEYS);
-    }
-    // nokey.sec: the data is signed by a ZSK the DNSKEY set does not hold.
-    const zsk = spec.fault === 'dnskey-missing' ? k.hidden! : k.zsk;
-    let signed = signZone(apex, records, { ksk: [k.ksk], zsk: [zsk], denial: spec.denial, inception, expiration, ...(published ? { dnskeys: published } : {}), ...(trap.length ? { dnskeyExtra: trap.map(dnskey) } : {}) });
+    const fault = spec.fault === 'keytrap' ? undefined : spec.fault;
+    const trap = spec.fault === 'keytrap' ? collidingKeys(k.trap!.rdata, KEYTRAP_KEYS) : [];
     const www = nameFromText(spec.zone === '.' ? 'www.' : `www.${fqdn(spec.zone)}`);
-    const isWwwASig = (r: Record) => r.type === Type.RRSIG && r.name.equals(www) && r.rdata.readUInt16BE(0) === Type.A;
-    if (spec.fault === 'bad-signature') {
-      signed = signed.map((r) => {
-        if (!isWwwASig(r)) return r;
-        const rdata = Buffer.from(r.rdata);
-        rdata[rdata.length - 1]! ^= 0x5a;
-        return { ...r, rdata };
-      });
-    }
+    let signed = signZone(apex, records, {
+      ksk: [k.ksk],
+      // nokey.sec: the data is signed by a ZSK the DNSKEY set does not hold; the published ZSK signs nothing.
+      zsk: [fault === 'dnskey-missing' ? k.hidden! : k.zsk],
+      denial: spec.denial,
+      inception: now - 3600,
+      expiration: now + 30 * 86400,
+      ...(fault ? { fault, faultAt: { name: www, type: Type.A } } : {}),
+      ...(childDs.has(spec.zone) ? { childDs: childDs.get(spec.zone)! } : {}),
+      ...(fault === 'dnskey-missing' ? { dnskeyExtra: [dnskey(k.zsk.rdata)] } : {}),
+      ...(trap.length ? { dnskeyExtra: trap.map(dnskey) } : {}),
+    });
     if (spec.fault === 'keytrap') {
       // Every signature of www A names the shared tag with algorithm 8, and none verifies.
+      const isWwwASig = (r: Record) => r.type === Type.RRSIG && namesEqual(r.name, www) && r.rdata.readUInt16BE(0) === Type.A;
       const real = signed.find(isWwwASig)!;
       const tag = keyTagOf(trap[0]!);
       signed = signed.filter((r) => !isWwwASig(r));
       for (let i = 0; i < KEYTRAP_KEYS; i++) {
-        const rdata = Buffer.concat([Buffer.from(real.rdata.subarray(0, 18)), apex, createHash('sha512').update(`keytrap ${i}`).digest(), createHash('sha512').update(`keytrap ${i} b`).digest(), createHash('sha512').update(`keytrap ${i} c`).digest(), createHash('sha512').update(`keytrap ${i} d`).digest()]);
+        // A 2048-bit RSA signature's length (256 bytes) of junk.
+        const junk = Buffer.concat(['a', 'b', 'c', 'd'].map((x) => createHash('sha512').update(`keytrap ${i} ${x}`).digest()));
+        const rdata = Buffer.concat([Buffer.from(real.rdata.subarray(0, 18)), apex, junk]);
         rdata[2] = 8;
         rdata.writeUInt16BE(tag, 16);
         signed.push({ ...real, rdata });
       }
     }
     zones.set(spec.zone, signed);
-    if (parent && spec.zone !== '.') {
-      const ds = dsFor(k.ksk, 2, 3600);
-      if (spec.fault === 'ds-mismatch') {
-        ds.rdata = Buffer.from(ds.rdata);
-        ds.rdata[ds.rdata.length - 1]! ^= 0xff;
-      }
-      parent.push(ds);
-    }
+    if (spec.zone !== '.') publishDs(spec.zone, apex, dsRrset([k.ksk], fault ? { fault } : {}));
   }
 }
 

@@ -11,7 +11,7 @@ import { nameFromText, nameToText, ROOT } from '../dns/name.js';
 import type { Name } from '../dns/name.js';
 import { IANA_ROOT_ANCHORS, loadTrustAnchorFiles, TrustAnchorStore } from '../dnssec/anchors.js';
 import { ntaControlHandlers } from '../dnssec/control.js';
-import { KeyTracker } from '../dnssec/rfc5011.js';
+import { KeyTracker, revokedSelfSigners } from '../dnssec/rfc5011.js';
 import { securityName } from '../dnssec/security.js';
 import { Validator } from '../dnssec/validator.js';
 import { NsecGaps } from '../dnssec/aggressive.js';
@@ -67,9 +67,10 @@ export function buildDnssec(loaded: LoadedConfig, deps: DnssecDeps): DnssecSetup
     bogusTtl: d.bogus_ttl,
     nsec3MaxIterations: d.nsec3_max_iterations,
     ...(tracker ? {
-      onAnchoredKeys: (zone: Name, dnskeys) => {
+      onAnchoredKeys: (zone: Name, dnskeys, sigs) => {
         if (zone.length !== 1) return;
-        tracker.observe(dnskeys, deps.now());
+        // RFC 5011 2.1: a key counts as revoked only when its revoked form signed the set.
+        tracker.observe(dnskeys, deps.now(), revokedSelfSigners(zone, dnskeys, sigs, deps.now() / 1000));
         anchors.setAnchor(tracker.anchor());
       },
     } : {}),
