@@ -38,6 +38,10 @@
  *      per query again, and VmRSS.
  * Then one table: each figure per resolver and its ratio to Unbound's.
  *
+ * The peers' configurations are in bench/peers/ (one file each), the NSD lab
+ * in bench/nsdlab.ts, dnsperf and the CPU and memory readings in
+ * bench/measure.ts; bench/e2e-dnssec.ts runs the same peers validating.
+ *
  * A peer that fails to start (or is not installed) is reported with the
  * reason and skipped; the run goes on. Every process (NSD, resolvers, dnsperf)
  * is started by PID and stopped at the end, on error and on SIGINT/SIGTERM.
@@ -52,22 +56,19 @@
  *   --reload-rate Q  offered load while Verdict reloads to the big zone (default: the loss test's rate)
  *   --keep           keep the temporary directory (configs, logs)
  */
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { LAB_SERVERS } from '../src/lab/lab.js';
-import { defaultZonesDir, zoneFileName } from '../src/lab/zones.js';
-import { nsdConfText } from '../test/helpers/nsd.js';
-import { rootHintsText } from '../test/helpers/roothints.js';
 import { writeRpz } from './gen-rpz.js';
-import { stopAll, stopOnSignals, stopProc, track } from './processes.js';
-import { perfTotals } from './dnsperf.js';
+import { ask, dnsperf, DNSPERF, freePort, median, out, rssDetail, rssMiB, startPeer, toolVersions, TYPES } from './measure.js';
+import type { Perf, Readiness, Running } from './measure.js';
+import { NSD, startNsdLab } from './nsdlab.js';
+import { selectPeers } from './peers/index.js';
+import type { Peer } from './peers/peer.js';
+import { stopAll, stopOnSignals, stopProc } from './processes.js';
+import { CACHED, checkAnswers, writeMissFile } from './queries.js';
 
 // ---------------------------------------------------------------- options
 
@@ -86,15 +87,9 @@ const { values: argv } = parseArgs({
 const RUNS = Number(argv.runs ?? (argv.quick ? 2 : 5));
 const DURATION = Number(argv.duration ?? (argv.quick ? 3 : 8));
 const RULES = Number(argv.rules ?? (argv.quick ? 100_000 : 1_000_000));
-const ALL = ['verdict', 'unbound', 'bind', 'pdns', 'knot'];
-const ONLY = argv.only ? argv.only.split(',').map((s) => s.trim()) : ALL;
-for (const o of ONLY) if (!ALL.includes(o)) throw new Error(`--only: unknown resolver ${o} (${ALL.join(',')})`);
+const ORDER = selectPeers(argv.only);
 if (!(RUNS >= 1 && DURATION >= 1 && RULES >= 1)) throw new Error('--runs, --duration and --rules must be positive numbers');
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const DNSPERF = '/usr/bin/dnsperf';
-const NSD = '/usr/sbin/nsd';
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 /** The probe: exists in the lab (NOERROR 192.0.2.25), blocked by every bench zone (NXDOMAIN). */
 const PROBE = 'mail.example.com';
 /** Blocked by the big zone only (the lab answers it through *.wild.example.com): tells when a reload to it is done. */
@@ -103,397 +98,18 @@ const RELOAD_PROBE = 'reload-probe.wild.example.com';
 const START_TIMEOUT_S = 60;
 const START_TIMEOUT_BIG_S = 240;
 
-const out = (s = '') => process.stdout.write(s + '\n');
-const median = (xs: number[]) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-// ---------------------------------------------------------------- processes (by PID)
-
 /** The run's temporary directory (configs, small zone, query files, logs); removed at the end unless --keep. */
 let workDir: string | undefined;
 const removeWorkDir = () => { if (workDir && !argv.keep) rmSync(workDir, { recursive: true, force: true }); };
 stopOnSignals(removeWorkDir);
 
-// ---------------------------------------------------------------- a tiny DNS client
-
-const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 };
-function query(id: number, name: string, type: number, rd: boolean): Buffer {
-  const labels = name.replace(/\.$/, '').split('.').filter(Boolean);
-  const q = Buffer.alloc(12 + labels.reduce((n, l) => n + l.length + 1, 0) + 1 + 4);
-  q.writeUInt16BE(id, 0);
-  q.writeUInt16BE(rd ? 0x0100 : 0, 2);
-  q.writeUInt16BE(1, 4);
-  let o = 12;
-  for (const l of labels) { q[o++] = l.length; o += q.write(l, o, 'ascii'); }
-  q[o++] = 0;
-  q.writeUInt16BE(type, o);
-  q.writeUInt16BE(1, o + 2);
-  return q;
-}
-interface Reply { rcode: number; ancount: number; aa: boolean }
-/** One UDP query; undefined on timeout. */
-function ask(address: string, port: number, name: string, type: number, timeoutMs: number, rd = true): Promise<Reply | undefined> {
-  return new Promise((res) => {
-    const s = createSocket('udp4');
-    const id = Math.floor(Math.random() * 65536);
-    let done = false;
-    const finish = (r: Reply | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      try { s.close(); } catch { /* closed */ }
-      res(r);
-    };
-    const t = setTimeout(() => finish(undefined), timeoutMs);
-    // Connected: a closed port comes back at once as ECONNREFUSED (ICMP), not as a timeout.
-    s.on('error', () => finish(undefined));
-    s.on('message', (m) => {
-      if (m.length < 12 || m.readUInt16BE(0) !== id) return;
-      finish({ rcode: m[3]! & 0x0f, ancount: m.readUInt16BE(6), aa: (m[2]! & 0x04) !== 0 });
-    });
-    s.connect(port, address, () => s.send(query(id, name, type, rd), (e) => { if (e) finish(undefined); }));
-  });
-}
-
-// ---------------------------------------------------------------- the lab, served by NSD on 127.57/16
-
-const labAddress = (a: string) => a.replace(/^127\.55\./, '127.57.');
-const rewriteZone = (text: string) => text.replace(/\b127\.55\.([0-9]{1,3})\.([0-9]{1,3})\b/g, '127.57.$1.$2');
-
-interface NsdLab { rootHints: { name: string; address: string }[]; pids: number[] }
-
-async function startNsdLab(root: string): Promise<NsdLab> {
-  const zdir = join(root, 'zones');
-  mkdirSync(zdir, { recursive: true });
-  const zonesDir = defaultZonesDir();
-  // One nsd per distinct set of zones (servers of the same zones share one, with several
-  // ip-address lines): a server must not answer for zones it does not serve. Lame and
-  // dead servers are left out: the benchmark's names never lead to them.
-  const groups = new Map<string, { addresses: string[]; zones: string[] }>();
-  for (const s of LAB_SERVERS) {
-    if (s.behaviour === 'dead' || s.behaviour === 'refused' || s.behaviour === 'upward-referral' || !s.zones.length) continue;
-    const key = s.zones.join(' ');
-    const g = groups.get(key);
-    if (g) g.addresses.push(labAddress(s.address));
-    else groups.set(key, { addresses: [labAddress(s.address)], zones: [...s.zones] });
-    for (const z of s.zones) writeFileSync(join(zdir, zoneFileName(z)), rewriteZone(readFileSync(join(zonesDir, zoneFileName(z)), 'utf8')));
-  }
-  const procs: { g: { addresses: string[]; zones: string[] }; p: ChildProcess; err: () => string }[] = [];
-  let i = 0;
-  for (const g of groups.values()) {
-    const dir = join(root, `nsd${i++}`);
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'nsd.conf'), nsdConfText({
-      listen: g.addresses.map((a) => `${a}@53`), zonesDir: zdir, dir,
-      // No response rate limiting: every cache-miss answer comes from *.wild.example.com, one RRL bucket.
-      extra: ['rrl-ratelimit: 0', 'rrl-whitelist-ratelimit: 0'],
-      zones: g.zones.map((z) => ({ name: z === '.' ? '.' : z + '.', file: zoneFileName(z) })),
-    }));
-
-    // -d: foreground, so the PID we hold is NSD's main process (it ends its children on SIGTERM).
-    const p = track(spawn(NSD, ['-d', '-c', join(dir, 'nsd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }));
-    let stderr = '';
-    p.stderr!.on('data', (d) => { stderr += d; });
-    procs.push({ g, p, err: () => stderr + (existsSync(join(dir, 'nsd.log')) ? readFileSync(join(dir, 'nsd.log'), 'utf8') : '') });
-  }
-  for (const { g, p, err } of procs) {
-    for (const a of g.addresses) {
-      const zone = g.zones[0]!;
-      for (let attempt = 0; ; attempt++) {
-        if (p.exitCode !== null) throw new Error(`nsd on ${g.addresses.join(' ')} exited ${p.exitCode}: ${err()}`);
-        const r = await ask(a, 53, zone === '.' ? '.' : zone + '.', TYPES.SOA!, 200, false);
-        if (r && r.ancount > 0) break;
-        if (attempt >= 50) throw new Error(`nsd on ${a} did not answer: ${err()}`);
-        await sleep(100);
-      }
-    }
-  }
-  return {
-    rootHints: LAB_SERVERS.filter((s) => s.zones.includes('.')).map((s) => ({ name: s.name + '.', address: labAddress(s.address) })),
-    pids: procs.map((x) => x.p.pid!),
-  };
-}
-
-// ---------------------------------------------------------------- the resolvers
-
-interface Ctx { dir: string; port: number; zone: string; hints: { name: string; address: string }[] }
-interface Peer {
-  id: string;
-  label: string;
-  /** Why it cannot run here, or undefined. */
-  missing(): string | undefined;
-  /** Write its configuration into ctx.dir and spawn it (not yet tracked). */
-  spawn(ctx: Ctx): ChildProcess;
-}
-
-const which = (bin: string, args: string[]) => (spawnSync(bin, args, { encoding: 'utf8' }).error ? `${bin} not found` : undefined);
-const verdictBuilt = () => (existsSync(join(REPO, 'dist/src/cli.js')) ? undefined : 'dist/src/cli.js missing: run npx tsc -p .');
-
-const PEERS: Peer[] = [
-  {
-    id: 'verdict',
-    label: 'Verdict',
-    missing: verdictBuilt,
-    spawn(c) {
-      const file = join(c.dir, 'verdict.yaml');
-      writeFileSync(file, `server:
-  listen: ["127.0.0.1:${c.port}"]
-  allow: ["127.0.0.0/8"]
-  workers: 1
-resolver:
-  root_hints:
-${c.hints.map((h) => `    - { name: ${h.name}, address: ${h.address} }`).join('\n')}
-  qname_minimisation: false
-  upstream_timeout_ms: 800
-rpz:
-  qname_wait_recurse: false
-  zones:
-    - { name: bench.rpz, file: "${c.zone}" }
-control: { enabled: false }
-mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
-log: { level: warn, policy_hits: false }
-`);
-      return spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    },
-  },
-  {
-    id: 'unbound',
-    label: 'Unbound',
-    missing: () => which('unbound', ['-V']),
-    spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
-      writeFileSync(join(c.dir, 'unbound.conf'), `server:
-  interface: 127.0.0.1@${c.port}
-  port: ${c.port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "${c.dir}"
-  pidfile: "${c.dir}/unbound.pid"
-  logfile: ""
-  use-syslog: no
-  verbosity: 0
-  num-threads: 1
-  access-control: 127.0.0.0/8 allow
-  root-hints: "${c.dir}/root.hints"
-  do-not-query-localhost: no
-  do-ip6: no
-  module-config: "respip iterator"
-  qname-minimisation: no
-  minimal-responses: yes
-  msg-cache-size: 256m
-  rrset-cache-size: 512m
-  num-queries-per-thread: 4096
-  outgoing-range: 8192
-remote-control:
-  control-enable: no
-rpz:
-  name: bench.rpz
-  zonefile: "${c.zone}"
-`);
-      return spawn('unbound', ['-d', '-c', join(c.dir, 'unbound.conf')], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    },
-  },
-  {
-    id: 'bind',
-    label: 'BIND 9',
-    missing: () => which('named', ['-v']),
-    spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
-      writeFileSync(join(c.dir, 'named.conf'), `options {
-  directory "${c.dir}";
-  pid-file "${c.dir}/named.pid";
-  listen-on port ${c.port} { 127.0.0.1; };
-  listen-on-v6 { none; };
-  recursion yes;
-  allow-query { any; };
-  allow-recursion { 127.0.0.0/8; };
-  dnssec-validation no;
-  qname-minimization off;
-  notify no;
-  minimal-responses yes;
-  max-cache-size 1g;
-  recursive-clients 10000;
-  response-policy { zone "bench.rpz"; } qname-wait-recurse no break-dnssec no;
+/** Ready when the probe gets the policy answer (NXDOMAIN). */
+const policyApplied: Readiness = async (port) => {
+  const r = await ask('127.0.0.1', port, PROBE, TYPES.A!, 100);
+  return r?.rcode === 3 ? true : r ? `rcode ${r.rcode}, ${r.ancount} answers (policy not applied yet)` : 'no answer';
 };
-controls { };
-logging { channel errs { stderr; severity warning; }; category default { errs; }; category lame-servers { null; }; category rpz { null; }; };
-zone "." { type hint; file "root.hints"; };
-zone "bench.rpz" { type primary; file "${c.zone}"; notify no; check-integrity no; check-names ignore; };
-`);
-      return spawn('named', ['-g', '-4', '-n', '1', '-c', join(c.dir, 'named.conf')], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    },
-  },
-  {
-    id: 'pdns',
-    label: 'PowerDNS Rec',
-    missing: () => (existsSync('/usr/sbin/pdns_recursor') ? undefined : '/usr/sbin/pdns_recursor not found'),
-    spawn(c) {
-      writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
-      writeFileSync(join(c.dir, 'rpz.lua'), `rpzFile("${c.zone}", { policyName = "bench.rpz" })\n`);
-      writeFileSync(join(c.dir, 'recursor.conf'), `local-address=127.0.0.1
-local-port=${c.port}
-threads=1
-pdns-distributes-queries=no
-reuseport=no
-daemon=no
-write-pid=no
-socket-dir=${c.dir}
-hint-file=${c.dir}/root.hints
-dnssec=off
-qname-minimization=no
-dont-query=
-allow-from=127.0.0.0/8
-max-cache-entries=2000000
-max-packetcache-entries=2000000
-lua-config-file=${c.dir}/rpz.lua
-security-poll-suffix=
-disable-syslog=yes
-loglevel=3
-quiet=yes
-`);
-      return spawn('/usr/sbin/pdns_recursor', [`--config-dir=${c.dir}`], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    },
-  },
-  {
-    id: 'knot',
-    label: 'Knot Resolver',
-    missing: () => which('kresd', ['--version']),
-    spawn(c) {
-      mkdirSync(join(c.dir, 'cache'), { recursive: true });
-      writeFileSync(join(c.dir, 'kresd.conf'), `log_target('stderr')
-log_level('warning')
-net.listen('127.0.0.1', ${c.port}, { kind = 'dns' })
-modules = { 'hints > iterate' }
-hints.root({ ${c.hints.map((h) => `['${h.name}'] = '${h.address}'`).join(', ')} })
-trust_anchors.remove('.')
-cache.open(1024 * MB, 'lmdb://${c.dir}/cache')
-option('NO_MINIMIZE', true)
-option('ALLOW_LOCAL', true)
-policy.add(policy.rpz(policy.DENY, '${c.zone}', false))
-`);
-      return spawn('kresd', ['-n', '-c', join(c.dir, 'kresd.conf'), c.dir], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    },
-  },
-];
-
-// ---------------------------------------------------------------- measuring
-
-function cpuTicks(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
-}
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-/**
- * Where the resident memory is: anonymous (heaps, tables) and file-backed
- * (the binary's pages: about 42 MiB of node's own), and the peak (VmHWM),
- * which a zone load sets.
- */
-function rssDetail(pid: number): string {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+([0-9]+) kB`).exec(s)?.[1] ?? NaN) / 1024;
-  return `anonymous ${kb('RssAnon').toFixed(0)}, file ${kb('RssFile').toFixed(0)}, peak ${kb('VmHWM').toFixed(0)} MiB`;
-}
-
-interface Perf { sent: number; completed: number; lost: number; qps: number; meanMs: number; p99Ms: number; rcodes: string; cpuUs: number; seconds: number; maxMs: number; stamped: [number, number][] }
-
-/** One dnsperf run (tracked by PID); CPU of `pid` over the run. `verbose`: per-answer latencies for p99. */
-/** With `verbose`, `stamped` holds [arrival time (performance.now(), as read from dnsperf's pipe), latency ms] per answer. */
-async function dnsperf(port: number, file: string, opts: { seconds: number; rate?: number; once?: boolean; verbose?: boolean; pid: number }): Promise<Perf> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(opts.seconds), '-c', '1', '-T', '1', '-t', '2'];
-  if (opts.rate) args.push('-Q', String(Math.round(opts.rate)));
-  if (opts.once) args.push('-n', '1');
-  if (opts.verbose) args.push('-v');
-  const c0 = cpuTicks(opts.pid);
-  const p = track(spawn(DNSPERF, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  const lat: number[] = [];
-  const stamped: [number, number][] = [];
-  let partial = '';
-  p.stdout!.on('data', (d: Buffer) => {
-    if (!opts.verbose) { stdout += d; return; }
-    // -v: "> NOERROR name type latency" per answer; keep only the latencies.
-    const lines = (partial + d.toString()).split('\n');
-    partial = lines.pop()!;
-    const at = performance.now();
-    for (const l of lines) {
-      if (l.startsWith('> ')) {
-        const v = Number(l.slice(l.lastIndexOf(' ') + 1));
-        if (Number.isFinite(v)) {
-          lat.push(v);
-          stamped.push([at, v * 1000]);
-        }
-      } else stdout += l + '\n';
-    }
-  });
-  p.stderr!.on('data', (d) => { stderr += d; });
-  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
-  const c1 = cpuTicks(opts.pid);
-  if (partial) stdout += partial;
-  const t = perfTotals(stdout, code, stderr);
-  const r: Perf = {
-    sent: t.sent, completed: t.completed, lost: t.lost, qps: t.qps, meanMs: t.meanMs, rcodes: t.rcodes,
-    p99Ms: NaN,
-    cpuUs: 0,
-    seconds: Number(/Run time \(s\):\s+([0-9.]+)/.exec(stdout)?.[1] ?? NaN),
-    maxMs: NaN,
-    stamped,
-  };
-  r.cpuUs = ((c1 - c0) / CLK_TCK) * 1e6 / Math.max(1, r.completed);
-  if (lat.length) {
-    lat.sort((a, b) => a - b);
-    r.p99Ms = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))]! * 1000;
-    r.maxMs = lat[lat.length - 1]! * 1000;
-    r.meanMs = (lat.reduce((a, b) => a + b, 0) / lat.length) * 1000;
-  }
-  return r;
-}
-
-interface Running { peer: Peer; proc: ChildProcess; pid: number; port: number; startS: number; err: () => string }
-
-/** Spawn, then poll the probe until the policy answer (NXDOMAIN) comes; bounded. */
-async function startPeer(peer: Peer, ctx: Ctx, timeoutS = START_TIMEOUT_S): Promise<Running> {
-  mkdirSync(ctx.dir, { recursive: true });
-  const t0 = performance.now();
-  const proc = track(peer.spawn(ctx));
-  let stderr = '';
-  proc.stderr?.on('data', (d) => { stderr += d; if (stderr.length > 1 << 16) stderr = stderr.slice(-(1 << 15)); });
-  const spawnErr = new Promise<Error>((r) => proc.once('error', r));
-  let failed: Error | undefined;
-  void spawnErr.then((e) => { failed = e; });
-  const err = () => stderr.trim().split('\n').slice(-6).join(' | ');
-  let last = 'no answer';
-  for (;;) {
-    if (failed) throw new Error(`${peer.label}: ${failed.message}`);
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${peer.label} exited (${proc.exitCode ?? proc.signalCode}) before answering: ${err()}`);
-    const r = await ask('127.0.0.1', ctx.port, PROBE, TYPES.A!, 100);
-    if (r && r.rcode === 3) break;
-    if (r) last = `rcode ${r.rcode}, ${r.ancount} answers (policy not applied yet)`;
-    if (performance.now() - t0 > timeoutS * 1000) {
-      await stopProc(proc);
-      throw new Error(`${peer.label}: no policy-correct answer for ${PROBE} within ${timeoutS} s (last: ${last}): ${err()}`);
-    }
-    await sleep(10);
-  }
-  return { peer, proc, pid: proc.pid!, port: ctx.port, startS: (performance.now() - t0) / 1000, err };
-}
 
 // ---------------------------------------------------------------- inputs
-
-/** Names that exist in the lab, one query each (answers from 1 to 3 zones away). */
-const CACHED = [
-  'www.example.com A', 'www.example.com AAAA', 'example.com A', 'example.com MX', 'mail2.example.org A',
-  'exists.wild.example.com A', 'www.example.org A', 'chain.example.com A', 'v4only.example.com A', 'alias.example.com A',
-  'example.org A', 'edge.cdn-lab.net A',
-];
 
 async function bigZone(rules: number): Promise<string> {
   // QNAME triggers only, plus the probe at the end; cached across runs (deterministic content).
@@ -521,15 +137,6 @@ async function benchZone(path: string, rules: number, extra: string[] = []): Pro
   if (!text.includes('@ NS localhost.')) throw new Error(`${path}: unexpected zone header`);
   writeFileSync(path, text + [...extra, PROBE].map((n) => `${n} CNAME .\n`).join(''));
 }
-
-function freePort(start: number): Promise<number> {
-  return new Promise((res) => {
-    const s = createSocket('udp4');
-    s.once('error', () => { s.close(); res(freePort(start + 1)); });
-    s.bind(start, '127.0.0.1', () => { s.close(); res(start); });
-  });
-}
-
 // ---------------------------------------------------------------- the run
 
 interface Result {
@@ -583,14 +190,7 @@ async function main(): Promise<void> {
   try {
     const cpu = cpus();
     out(`bench:e2e  ${new Date().toISOString()}  node ${process.version}  ${cpu.length} x ${cpu[0]?.model ?? '?'}  runs ${RUNS} x ${DURATION} s, big zone ${RULES.toLocaleString('en')} rules`);
-    const versions = [
-      (() => { const r = spawnSync(DNSPERF, ['-h'], { encoding: 'utf8' }); return (r.stdout ?? '') + (r.stderr ?? ''); })().match(/Version (\S+)/)?.[1],
-      spawnSync('unbound', ['-V'], { encoding: 'utf8' }).stdout?.match(/Version (\S+)/)?.[1],
-      spawnSync('named', ['-v'], { encoding: 'utf8' }).stdout?.trim().split(' ')[1],
-      spawnSync('/usr/sbin/pdns_recursor', ['--version'], { encoding: 'utf8' }).stderr?.match(/Recursor (\S+)/)?.[1],
-      spawnSync('kresd', ['--version'], { encoding: 'utf8' }).stdout?.match(/version (\S+)/)?.[1],
-    ];
-    out(`  dnsperf ${versions[0] ?? '?'}, unbound ${versions[1] ?? '?'}, named ${versions[2] ?? '?'}, pdns_recursor ${versions[3] ?? '?'}, kresd ${versions[4] ?? '?'}`);
+    out(`  ${toolVersions()}`);
     if (!existsSync(DNSPERF)) throw new Error(`${DNSPERF} not found (apt-get install dnsperf)`);
     if (!existsSync(NSD)) throw new Error(`${NSD} not found (apt-get install nsd)`);
 
@@ -604,9 +204,8 @@ async function main(): Promise<void> {
     out(`  NSD lab: ${lab.pids.length} nsd processes on 127.57/16:53, root hints ${lab.rootHints.map((h) => h.address).join(' ')}`);
 
     let rate = argv.rate ? Number(argv.rate) : undefined;
-    const order = PEERS.filter((p) => ONLY.includes(p.id));
     let basePort = 15300;
-    for (const peer of order) {
+    for (const peer of ORDER) {
       const res: Result = { peer, notes: [] };
       results.push(res);
       out(`\n== ${peer.label}`);
@@ -617,7 +216,7 @@ async function main(): Promise<void> {
       let run: Running | undefined;
       try {
         // 1-3: small zone: start, cached, memory.
-        run = await startPeer(peer, { dir: join(root, peer.id, 'small'), port, zone: small, hints: lab.rootHints });
+        run = await startPeer(peer, { dir: join(root, peer.id, 'small'), port, rpz: small, hints: lab.rootHints }, policyApplied, START_TIMEOUT_S);
         res.startSmallS = run.startS;
         out(`  started (pid ${run.pid}, 127.0.0.1:${port}), first policy-correct answer after ${run.startS.toFixed(2)} s`);
         await warm(run, cachedFile, res);
@@ -668,7 +267,7 @@ async function main(): Promise<void> {
       if (res.error) continue;
       // 6: the big zone.
       try {
-        run = await startPeer(peer, { dir: join(root, peer.id, 'big'), port, zone: big, hints: lab.rootHints }, START_TIMEOUT_BIG_S);
+        run = await startPeer(peer, { dir: join(root, peer.id, 'big'), port, rpz: big, hints: lab.rootHints }, policyApplied, START_TIMEOUT_BIG_S);
         res.startBigS = run.startS;
         out(`  with ${RULES.toLocaleString('en')} rules: first policy-correct answer after ${run.startS.toFixed(2)} s (pid ${run.pid})`);
         await warm(run, cachedFile, res);
@@ -698,23 +297,11 @@ async function main(): Promise<void> {
 
 /** Every cached name answers NOERROR with data (and stays so); then 1 s of dnsperf to warm. */
 async function warm(run: Running, file: string, res: Result): Promise<void> {
-  for (const line of CACHED) {
-    const [name, type] = line.split(' ');
-    let r: Reply | undefined;
-    for (let i = 0; i < 3 && !r; i++) r = await ask('127.0.0.1', run.port, name!, TYPES[type!]!, 2000);
-    if (!r || r.rcode !== 0 || r.ancount === 0) {
-      const note = `${name} ${type}: ${r ? `rcode ${r.rcode}, ${r.ancount} answers` : 'no answer'}`;
-      if (!res.notes.includes(note)) res.notes.push(note);
-      out(`  WARNING: ${note}`);
-    }
+  for (const note of await checkAnswers(run.port, CACHED)) {
+    if (!res.notes.includes(note)) res.notes.push(note);
+    out(`  WARNING: ${note}`);
   }
   await dnsperf(run.port, file, { seconds: 1, pid: run.pid });
-}
-
-function writeMissFile(path: string, tag: string, n: number): void {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) lines.push(`${tag}-${i.toString(36)}.wild.example.com A`);
-  writeFileSync(path, lines.join('\n') + '\n');
 }
 
 function summarise(what: string, runs: Perf[], res: Result): void {

@@ -1,0 +1,16 @@
+/** The peers of the end-to-end benchmarks, in run order (Unbound is the reference of every ratio). */
+import { bind } from './bind.js';
+import { knot } from './knot.js';
+import { pdns } from './pdns.js';
+import type { Peer } from './peer.js';
+import { unbound } from './unbound.js';
+import { verdict } from './verdict.js';
+
+export const PEERS: readonly Peer[] = [verdict, unbound, bind, pdns, knot];
+
+/** Parse `--only a,b` against the peer ids; throws on an unknown id. */
+export function selectPeers(only: string | undefined): Peer[] {
+  const ids = only ? only.split(',').map((s) => s.trim()).filter(Boolean) : PEERS.map((p) => p.id);
+  for (const id of ids) if (!PEERS.some((p) => p.id === id)) throw new Error(`--only: unknown resolver ${id} (${PEERS.map((p) => p.id).join(',')})`);
+  return PEERS.filter((p) => ids.includes(p.id));
+}
