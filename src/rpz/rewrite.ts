@@ -53,9 +53,16 @@ export function chainPrefix(answers: readonly Record[], k: number): Record[] {
   const out: Record[] = [];
   if (k <= 0) return out;
   let cnames = 0;
+  let last: Record | undefined;
   for (const r of answers) {
+    // For a DO client the k-th CNAME keeps the RRSIGs that follow it (RFC 4035 3.1.1), as BIND's reply does.
+    if (last) {
+      if (r.type !== Type.RRSIG || !r.name.equals(last.name)) break;
+      out.push(r);
+      continue;
+    }
     out.push(r);
-    if (r.type === Type.CNAME && ++cnames === k) break;
+    if (r.type === Type.CNAME && ++cnames === k) last = r;
   }
   return out;
 }

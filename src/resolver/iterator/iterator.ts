@@ -138,8 +138,10 @@ export interface Resolved {
   names: Name[];
   /** Every step validated secure: AD may be set (RFC 4035 3.2.3). */
   secure?: boolean;
-  /** Some step came signed (RPZ break-dnssec looks at this, as BIND). */
+  /** Some step came signed. */
   signed?: boolean;
+  /** Per name of `names`: its step came signed (RPZ break-dnssec judges the matched name, as BIND). */
+  signedNames?: boolean[];
   /** The answer and authority sections for a DO client: with RRSIGs, NSEC and NSEC3 (RFC 4035 3.2.1). */
   dnssec?: { answers: Record[]; authority: Record[] };
 }
@@ -240,10 +242,11 @@ export class Iterator {
     const doAnswers: Record[] = [];
     let secure = true;
     let signed = false;
+    const signedNames: boolean[] = [];
     // An insecure verdict worth telling the client (RFC 8914: 1, 2, 27), on an answer that is still given.
     let note: { code: number; text: string } | undefined;
     const done = (rcode: number, authority: Record[], proof: Record[]): Resolved => ({
-      rcode, answers, authority, names, secure, signed, dnssec: { answers: doAnswers, authority: [...authority, ...proof] }, ...(note ? { ede: note } : {}),
+      rcode, answers, authority, names, secure, signed, signedNames, dnssec: { answers: doAnswers, authority: [...authority, ...proof] }, ...(note ? { ede: note } : {}),
     });
     let name = qname;
     for (let hop = 0; ; hop++) {
@@ -255,7 +258,9 @@ export class Iterator {
           return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: step.ede ?? { code: Ede.DNSSEC_BOGUS, text: 'DNSSEC validation failed' } };
         }
         secure &&= step.security === Security.Secure;
-        signed ||= step.sigs.length > 0 || step.proof.length > 0;
+        const stepSigned = step.sigs.length > 0 || step.proof.length > 0;
+        signedNames.push(stepSigned);
+        signed ||= stepSigned;
         if (step.security === Security.Insecure && step.ede && INSECURE_EDES.has(step.ede.code)) note ??= step.ede;
       }
       switch (step.kind) {

@@ -59,9 +59,9 @@ export class PolicyAfterStage implements Stage {
     // Nothing left to look at: the before-stage saw the query name, and there is neither a chain nor post triggers.
     if (!pending && checked && !set.hasPostTriggers && resolved.names.length <= 1) return 'next';
     if (resolved.rcode !== Rcode.NOERROR && resolved.rcode !== Rcode.NXDOMAIN) return 'next';
-    // BIND's break-dnssec no: a signed answer to a DO=1 query is left alone (but see overridesDnssec).
-    const keepSigned = !this.opts.breakDnssec && q.edns?.do === true && resolved.signed === true;
-    if (keepSigned && !this.opts.overridesDnssec) return 'next';
+    // BIND's break-dnssec no: a DO=1 query is not rewritten where the matched name's RRset came
+    // signed (BIND judges that name, not the whole chain); court orders override (overridesDnssec).
+    const protectSigned = !this.opts.breakDnssec && q.edns?.do === true && resolved.signed === true;
 
     const out = set.after({
       client: ctx.client.address,
@@ -74,12 +74,12 @@ export class PolicyAfterStage implements Stage {
     for (const h of out.logged) reportHit(ctx, h, this.opts.onHit);
     const hit = out.hit;
     if (!hit) return 'next';
-    if (keepSigned && !this.opts.overridesDnssec!(hit)) return 'next';
+    if (protectSigned && (resolved.signedNames?.[hit.nameIndex] ?? true) && !this.opts.overridesDnssec?.(hit)) return 'next';
     reportHit(ctx, hit, this.opts.onHit);
     const r = rewriteAnswer(hit, {
       query: q,
       transport: ctx.transport,
-      prefix: chainPrefix(resolved.answers, hit.nameIndex),
+      prefix: chainPrefix(q.edns?.do && resolved.dnssec ? resolved.dnssec.answers : resolved.answers, hit.nameIndex),
       maxPolicyTtl: this.opts.maxPolicyTtl,
       udpSize: this.opts.udpSize,
     });
