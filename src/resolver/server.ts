@@ -72,21 +72,31 @@ export class DnsServer {
 
   async start(): Promise<void> {
     for (const ep of this.opts.listen) {
-      const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, ...(this.opts.udpReceiveBuffer ? { recvBufferSize: this.opts.udpReceiveBuffer } : {}) }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
-      await sock.bind(ep.port, ep.address);
-      this.udp.push(sock);
-      // TCP on the same port as UDP (the kernel's choice when the config says 0).
-      const port = ep.port === 0 ? sock.address().port : ep.port;
-      const srv = createServer({ noDelay: true }, (c) => this.onConnection(c));
-      srv.maxConnections = this.opts.tcpMaxConnections;
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ port, host: ep.address, ipv6Only: ep.family === 6 }, () => {
-          srv.off('error', reject);
-          resolve();
-        });
-      });
-      this.tcp.push(srv);
+      // Port 0: the kernel picks the UDP port and TCP takes the same number, which another socket
+      // (an upstream query's, a test's) may hold on TCP: then both are tried again on a new port (bounded).
+      for (let attempt = 1; ; attempt++) {
+        const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, ...(this.opts.udpReceiveBuffer ? { recvBufferSize: this.opts.udpReceiveBuffer } : {}) }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
+        await sock.bind(ep.port, ep.address);
+        const port = ep.port === 0 ? sock.address().port : ep.port;
+        const srv = createServer({ noDelay: true }, (c) => this.onConnection(c));
+        srv.maxConnections = this.opts.tcpMaxConnections;
+        try {
+          await new Promise<void>((resolve, reject) => {
+            srv.once('error', reject);
+            srv.listen({ port, host: ep.address, ipv6Only: ep.family === 6 }, () => {
+              srv.off('error', reject);
+              resolve();
+            });
+          });
+        } catch (e) {
+          await sock.close().catch(() => undefined);
+          if (ep.port === 0 && (e as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+          throw e;
+        }
+        this.udp.push(sock);
+        this.tcp.push(srv);
+        break;
+      }
     }
   }
 
