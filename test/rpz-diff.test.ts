@@ -18,7 +18,7 @@
  * Signed setups (issue 13 item 8; `hierarchy: signed`) use a second hierarchy on
  * 127.55.200.201-203 whose zones are signed at test start with keys made by the test
  * (test/helpers/signhier.ts), and both resolvers validate from its root's DS: named with
- * `dnssec-validation yes` and `trust-anchors` (test/helpers/bind-validating.ts), Verdict
+ * `dnssec-validation yes` and `trust-anchors` (startNamed's trustAnchors, test/helpers/bind.ts), Verdict
  * with `dnssec.trust_anchor_file`. Their cases may set DO=1; RRSIGs are compared without
  * their key tag, times and signature (new keys at each run), and EDE presence is compared
  * too: Verdict's policy EDE (15/16/17) exactly when BIND rewrote (its add-soa SOA is there),
@@ -44,7 +44,6 @@ import { nameFromText, nameToText } from '../src/dns/name.js';
 import { rdataToText } from '../src/dns/rdata.js';
 import { hasNamed, startNamed } from './helpers/bind.js';
 import type { NamedHandle } from './helpers/bind.js';
-import { startValidatingNamed } from './helpers/bind-validating.js';
 import { hasNsd, startMiniHier } from './helpers/minihier.js';
 import type { MiniHierHandle, MiniServer } from './helpers/minihier.js';
 import { signHierarchy } from './helpers/signhier.js';
@@ -398,7 +397,7 @@ async function startBind(setup: Setup, dir: string): Promise<NamedHandle> {
     assert.ok(!setup.break_dnssec, 'break_dnssec needs the signed hierarchy');
     return startNamed({ ...common, rootHints: corpus.root_hints });
   }
-  return startValidatingNamed({ ...common, rootHints: corpus.signed_hierarchy.root_hints, trustAnchors: signed!.bindTrustAnchors, breakDnssec: setup.break_dnssec === true });
+  return startNamed({ ...common, rootHints: corpus.signed_hierarchy.root_hints, trustAnchors: signed!.bindTrustAnchors, breakDnssec: setup.break_dnssec === true });
 }
 
 interface VerdictHandle { port: number; stop(): Promise<void>; output(): string }

@@ -43,6 +43,10 @@ export interface NamedOptions {
   extraZones?: string;
   /** Severity of what named writes to stderr (default "warning"); "info" shows zone transfers. */
   logSeverity?: string;
+  /** A `trust-anchors { … };` statement: named then validates (`dnssec-validation yes`); absent: no validation. */
+  trustAnchors?: string;
+  /** BIND's break-dnssec (default no). */
+  breakDnssec?: boolean;
 }
 
 export interface NamedHandle {
@@ -75,7 +79,7 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
     ].filter(Boolean).join(' ');
     policies.push(`zone "${z.name}" ${extra};`);
   }
-  const rpz = policies.length ? `response-policy { ${policies.join(' ')} } qname-wait-recurse ${opts.qnameWaitRecurse === false ? 'no' : 'yes'} break-dnssec no${opts.maxPolicyTtl !== undefined ? ` max-policy-ttl ${opts.maxPolicyTtl}` : ''} ${opts.rpzExtra ?? ''};` : '';
+  const rpz = policies.length ? `response-policy { ${policies.join(' ')} } qname-wait-recurse ${opts.qnameWaitRecurse === false ? 'no' : 'yes'} break-dnssec ${opts.breakDnssec ? 'yes' : 'no'}${opts.maxPolicyTtl !== undefined ? ` max-policy-ttl ${opts.maxPolicyTtl}` : ''} ${opts.rpzExtra ?? ''};` : '';
   writeFileSync(join(dir, 'named.conf'), `options {
   directory "${dir}";
   pid-file "${dir}/named.pid";
@@ -84,13 +88,14 @@ export async function startNamed(opts: NamedOptions): Promise<NamedHandle> {
   recursion yes;
   allow-query { any; };
   allow-recursion { 127.0.0.0/8; };
-  dnssec-validation no;
+  dnssec-validation ${opts.trustAnchors ? 'yes' : 'no'};
   qname-minimization relaxed;
   notify no;
   minimal-responses ${opts.minimalResponses ?? 'no'};
   ${rpz}
   ${opts.extraOptions ?? ''}
 };
+${opts.trustAnchors ?? ''}
 controls { };
 logging { channel errs { stderr; severity ${opts.logSeverity ?? 'warning'}; }; category default { errs; }; category lame-servers { null; }; };
 zone "." { type hint; file "root.hints"; };
