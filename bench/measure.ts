@@ -91,9 +91,15 @@ export function describe(r: Reply | undefined): string {
 // ---------------------------------------------------------------- the resolver process
 
 export function cpuTicks(pid: number): number {
+  const [u, s] = cpuSplit(pid);
+  return u + s;
+}
+
+/** [utime, stime] of a process in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+export function cpuSplit(pid: number): [number, number] {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+  return [Number(f[11]), Number(f[12])];
 }
 
 export function rssMiB(pid: number): number {

@@ -165,3 +165,73 @@ test('a silent server times out within the bound', async () => {
   await assert.rejects(t.query({ address: ADDR, port, name: nameFromText('x.example.'), type: Type.A, timeoutMs: 200 }), /no answer/);
   assert.ok(Date.now() - started < 1000);
 });
+
+test('source sockets come from a rotating pool: reused, at most uses_per_socket times each, chosen at random', async () => {
+  const ports: number[] = [];
+  const serverPort = await udpServer((q, _raw, reply, rinfo) => {
+    ports.push(rinfo.port);
+    reply(encodeMessage(answerFor(q, [192, 0, 2, 1])));
+  });
+  const t = new NetTransport(1232, { size: 8, usesPerSocket: 4 });
+  try {
+    // The pool fills at its first query; let it open its 8 sockets, so choices are among 8 (bounded wait).
+    await t.query({ address: ADDR, port: serverPort, name: nameFromText('p.example.'), type: Type.A, timeoutMs: 2000 });
+    for (let i = 0; i < 100 && t.pool.idleCount < 8; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(t.pool.idleCount, 8);
+    ports.length = 0;
+    for (let i = 0; i < 64; i++) await t.query({ address: ADDR, port: serverPort, name: nameFromText(`p${i}.example.`), type: Type.A, timeoutMs: 2000 });
+    const uses = new Map<number, number>();
+    for (const p of ports) uses.set(p, (uses.get(p) ?? 0) + 1);
+    const most = Math.max(...uses.values());
+    assert.ok(most > 1, 'sockets are reused (a new socket per query would use each port once)');
+    assert.ok(most <= 4, `a port carried ${most} queries, more than uses_per_socket`);
+    assert.ok(uses.size >= 16, `64 queries at 4 per socket need at least 16 ports, saw ${uses.size}`);
+    // Consecutive queries on one socket would mean no random choice among the 8 idle ones.
+    let repeats = 0;
+    for (let i = 1; i < ports.length; i++) if (ports[i] === ports[i - 1]) repeats++;
+    assert.ok(repeats < 32, `${repeats} of 63 consecutive queries left from the same port`);
+    assert.ok(t.pool.stats.opened >= 16 && t.pool.stats.closed >= 8, JSON.stringify(t.pool.stats));
+  } finally {
+    t.close();
+  }
+});
+
+test('a late answer to a timed-out query, arriving on the reused socket, is not taken for the next query', async () => {
+  let first: { q: Message; reply: (b: Buffer) => void } | undefined;
+  const serverPort = await udpServer((q, _raw, reply) => {
+    if (!first) { first = { q, reply }; return; } // the first query: no answer in time
+    // The second query (same socket: the pool has one): the late answer to the first
+    // one (right address and port, its own ID and question) comes before the real one.
+    first.reply(encodeMessage(answerFor(first.q, [203, 0, 113, 66])));
+    setTimeout(() => reply(encodeMessage(answerFor(q, [192, 0, 2, 1]))), 5);
+  });
+  const t = new NetTransport(1232, { size: 1, usesPerSocket: 100 });
+  try {
+    await assert.rejects(t.query({ address: ADDR, port: serverPort, name: nameFromText('late.example.'), type: Type.A, timeoutMs: 150 }), /no answer/);
+    const before = t.stats.mismatched;
+    const r = await t.query({ address: ADDR, port: serverPort, name: nameFromText('late.example.'), type: Type.A, timeoutMs: 2000 });
+    assert.deepEqual([...r.message.answers[0]!.rdata], [192, 0, 2, 1]);
+    assert.equal(t.stats.mismatched - before, 1, 'the late answer was seen on the query socket and refused');
+  } finally {
+    t.close();
+  }
+});
+
+test('uses_per_socket 1: a new socket (a new random port) for every query', async () => {
+  const ports = new Set<number>();
+  let n = 0;
+  const serverPort = await udpServer((q, _raw, reply, rinfo) => {
+    ports.add(rinfo.port);
+    n++;
+    reply(encodeMessage(answerFor(q, [192, 0, 2, 1])));
+  });
+  const t = new NetTransport(1232, { size: 8, usesPerSocket: 1 });
+  try {
+    for (let i = 0; i < 20; i++) await t.query({ address: ADDR, port: serverPort, name: nameFromText(`f${i}.example.`), type: Type.A, timeoutMs: 2000 });
+    assert.equal(n, 20);
+    assert.equal(ports.size, 20);
+    assert.equal(t.pool.idleCount, 0);
+  } finally {
+    t.close();
+  }
+});

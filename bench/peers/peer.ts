@@ -57,6 +57,8 @@ export interface PeerCtx {
   rpz?: string;
   /** Validate DNSSEC from this anchor; absent: validation off. */
   anchor?: TrustAnchor;
+  /** Extra arguments for Verdict's node (e.g. --cpu-prof); ignored by the other peers. */
+  nodeArgs?: string[];
 }
 
 export interface Peer {

@@ -32,6 +32,6 @@ control: { enabled: false }
 mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
 log: { level: warn, policy_hits: false }
 `);
-    return spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return spawn(process.execPath, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   },
 };

@@ -62,6 +62,15 @@ export const configSchema = z.strictObject({
     qname_minimisation: z.boolean().default(true),
     edns_udp_size: z.number().int().min(512).max(4096).default(1232),
     upstream_timeout_ms: z.number().int().min(50).default(1500),
+    /**
+     * Source sockets of upstream UDP queries (RFC 5452 9.2; src/resolver/udp-pool.ts): `sockets` idle
+     * sockets kept open per address family on kernel-random ports, one query each at a time, picked with
+     * a CSPRNG, each closed after `uses_per_socket` queries (1: a new socket per query, the old way).
+     */
+    outgoing: z.strictObject({
+      sockets: z.number().int().min(1).max(4096).default(256),
+      uses_per_socket: z.number().int().min(1).max(10_000).default(16),
+    }).prefault({}),
     /** Work budget per client query (hickory/Unbound-style hard limits). */
     max_queries: z.number().int().min(1).default(100),
     max_depth: z.number().int().min(1).default(16),

@@ -3,20 +3,23 @@
  * TCP on truncation (RFC 1035 4.2.1, RFC 7766) and to plain DNS when a server
  * rejects EDNS (RFC 6891 7).
  *
- * Anti-spoofing (RFC 5452): every query uses a fresh socket (a random source
- * port chosen by the kernel), a random ID from a CSPRNG, and a 0x20 mixed-case
- * question; a reply must match address, port, ID and the exact question bytes,
- * anything else is ignored and counted while we keep waiting for the real one.
+ * Anti-spoofing (RFC 5452): every query leaves from a socket of a rotating pool
+ * (a random port chosen by the kernel, one query per socket at a time, the
+ * socket picked with a CSPRNG: udp-pool.ts), with a random ID from a CSPRNG and
+ * a 0x20 mixed-case question; a reply must match address, port, ID and the
+ * exact question bytes, anything else is ignored and counted while we keep
+ * waiting for the real one.
  */
 import { randomBytes } from 'node:crypto';
 import { isIP, Socket } from 'node:net';
-import DgramAsPromised from 'dgram-as-promised';
 import { Rcode } from '../dns/constants.js';
 import { makeEdns } from '../dns/edns.js';
 import { decodeMessage, encodeMessage, makeQuery } from '../dns/message.js';
 import type { Message } from '../dns/message.js';
 import type { Name } from '../dns/name.js';
 import { randomizeCase } from '../dns/name.js';
+import { UdpPool } from './udp-pool.js';
+import type { Family, Lease, PoolOptions } from './udp-pool.js';
 
 export interface UpstreamQuestion {
   address: string;
@@ -76,7 +79,17 @@ export class NetTransport implements Transport {
   /** Servers that rejected EDNS: asked without it from then on (bounded). */
   private readonly noEdns = new Set<string>();
 
-  constructor(private readonly ednsUdpSize = 1232) {}
+  /** The pre-opened, rotating source sockets (udp-pool.ts: their entropy). */
+  readonly pool: UdpPool;
+
+  constructor(private readonly ednsUdpSize = 1232, pool: PoolOptions = { size: 256, usesPerSocket: 16 }) {
+    this.pool = new UdpPool(pool);
+  }
+
+  /** Closes the idle sockets; queries in flight finish on theirs. */
+  close(): void {
+    this.pool.close();
+  }
 
   async query(q: UpstreamQuestion): Promise<UpstreamReply> {
     const port = q.port ?? 53;
@@ -105,50 +118,57 @@ export class NetTransport implements Transport {
     return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
   }
 
-  private async udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
     this.stats.queries++;
+    const family: Family = isIP(address) === 6 ? 'udp6' : 'udp4';
+    const lease = this.pool.acquire(family);
+    const ask = (l: Lease) => this.ask(family, l, address, port, name, type, edns, timeoutMs);
+    // An idle socket is there at once: no promise until the answer's own.
+    return lease instanceof Promise
+      ? lease.then(ask, (e: Error) => { throw new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${e.message}`); })
+      : ask(lease);
+  }
+
+  /** One question on a leased socket; the lease goes back to the pool when it settles. */
+  private ask(family: Family, lease: Lease, address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
     const id = random(2).readUInt16BE(0);
-    const family = isIP(address) === 6 ? 'udp6' : 'udp4';
-    let settle: ((m: Message | Error) => void) | undefined;
-    const done = new Promise<Message | Error>((r) => { settle = r; });
-    // A plain 'message' listener, not recv(): forged datagrams may arrive in bursts
-    // and recv() would lose datagrams that arrive between two calls.
-    const sock = DgramAsPromised.createSocket({ type: family }, (msg, rinfo) => {
-      if (rinfo.address !== address || rinfo.port !== port || msg.length < 12 || msg.readUInt16BE(0) !== id) {
-        this.stats.mismatched++;
-        return;
-      }
-      let m: Message;
-      try {
-        m = decodeMessage(msg);
-      } catch {
-        this.stats.mismatched++;
-        return; // a malformed datagram is no answer; keep waiting
-      }
-      if (!m.qr || !sameQuestion(m, name, type)) {
-        this.stats.mismatched++;
-        return;
-      }
-      settle!(m);
+    return new Promise<Message>((resolve, reject) => {
+      let settled = false;
+      const settle = (r: Message | UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.pool.release(family, lease);
+        if (r instanceof UpstreamError) reject(r);
+        else resolve(r);
+      };
+      const timer = setTimeout(() => {
+        this.stats.timeouts++;
+        settle(new UpstreamError('VERDICT_ERR_TIMEOUT', `no answer from ${address} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      // Every datagram is judged, not only the first: forgeries may arrive in bursts before the real answer.
+      lease.onMessage = (msg, rinfo) => {
+        if (rinfo.address !== address || rinfo.port !== port || msg.length < 12 || msg.readUInt16BE(0) !== id) {
+          this.stats.mismatched++;
+          return;
+        }
+        let m: Message;
+        try {
+          m = decodeMessage(msg);
+        } catch {
+          this.stats.mismatched++;
+          return; // a malformed datagram is no answer; keep waiting
+        }
+        if (!m.qr || !sameQuestion(m, name, type)) {
+          this.stats.mismatched++;
+          return;
+        }
+        settle(m);
+      };
+      lease.socket.send(this.queryBytes(id, name, type, edns), port, address, (err) => {
+        if (err) settle(new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${err.message}`));
+      });
     });
-    const timer = setTimeout(() => settle!(new UpstreamError('VERDICT_ERR_TIMEOUT', `no answer from ${address} in ${timeoutMs} ms`)), timeoutMs);
-    try {
-      // exclusive: in a cluster worker a shared bind would go through the primary process (server.workers).
-      await sock.bind({ port: 0, exclusive: true });
-      await sock.send(this.queryBytes(id, name, type, edns), port, address);
-      const r = await done;
-      if (r instanceof Error) {
-        if ((r as UpstreamError).code === 'VERDICT_ERR_TIMEOUT') this.stats.timeouts++;
-        throw r;
-      }
-      return r;
-    } catch (e) {
-      if (e instanceof UpstreamError) throw e;
-      throw new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-      sock.close().catch(() => undefined);
-    }
   }
 
   private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {

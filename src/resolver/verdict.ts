@@ -105,7 +105,7 @@ export class Verdict {
       ...(stale.enabled ? { maxStaleTtl: stale.max_stale_ttl } : {}),
     });
     this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
-    this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size);
+    this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size, { size: cfg.resolver.outgoing.sockets, usesPerSocket: cfg.resolver.outgoing.uses_per_socket });
     if (cfg.dnssec.validation) {
       this.dnssec = buildDnssec(loaded, {
         now,
@@ -405,6 +405,7 @@ export class Verdict {
     await this.server.stop();
     await this.metricsServer?.stop();
     await this.control?.stop();
+    if (this.transport instanceof NetTransport) this.transport.close();
     this.logger.info('verdict stopped');
   }
 }
