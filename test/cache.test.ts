@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { test } from 'node:test';
 import { Type } from '../src/dns/constants.js';
 import type { Record } from '../src/dns/message.js';
 import { nameFromText, nameToText } from '../src/dns/name.js';
 import { decodeRecords, encodeRecords, ResolverCache, Trust } from '../src/resolver/cache/cache.js';
 import { decodeMessage, emptyMessage, encodeMessage } from '../src/dns/message.js';
-import { AnswerCache } from '../src/resolver/cache/answers.js';
+import { AnswerCache, replyLength } from '../src/resolver/cache/answers.js';
 
 const n = (t: string) => nameFromText(t);
 const a = (owner: string, ttl: number): Record => ({ name: n(owner), type: Type.A, class: 1, ttl, rdata: Buffer.from([192, 0, 2, 1]) });
@@ -147,14 +149,12 @@ test('serve-stale: stale entries count against max_entries (LRU)', () => {
   assert.ok(cache.getStale(n('old99.example.'), Type.A, 30));
 });
 
-test('cached records and answers own their bytes: no decoded buffer pins a shared 8 KiB pool slab', () => {
-  // Records as the decoder makes them: small Buffers carved from Node's shared pool.
+test('the wire form of an RRset: one buffer, records as views into it; entries keep no Buffer', () => {
   const m = emptyMessage({ qr: true, questions: [{ name: nameFromText('www.example.com.'), type: Type.A, class: 1 }] });
   for (let i = 1; i <= 3; i++) m.answers.push({ name: nameFromText('www.example.com.'), type: Type.A, class: 1, ttl: 300 + i, rdata: Buffer.from([192, 0, 2, i]) });
   const decoded = decodeMessage(encodeMessage(m)).answers;
-  assert.ok(decoded[0]!.rdata.buffer.byteLength >= 8192, 'the decoder\'s buffers come from the pool (the premise)');
   const wire = encodeRecords(decoded);
-  assert.equal(wire.buffer.byteLength, 4 + (1 + 17 + 6 + 4) + 2 * (1 + 6 + 4), 'one buffer the size of the data: the owner once, three RDATA');
+  assert.equal(wire.length, 4 + (1 + 17 + 6 + 4) + 2 * (1 + 6 + 4), 'the owner once, three RDATA');
   const back = decodeRecords(wire, 60).records;
   for (const r of back) {
     assert.equal(r.name.buffer, wire.buffer);
@@ -163,13 +163,44 @@ test('cached records and answers own their bytes: no decoded buffer pins a share
   }
   assert.deepEqual(back.map((r) => [...r.rdata]), decoded.map((r) => [...r.rdata]));
   assert.deepEqual(back.map((r) => [r.type, r.class, nameToText(r.name)]), decoded.map((r) => [r.type, r.class, nameToText(r.name)]));
-  const cache = new ResolverCache({ maxEntries: 10, maxTtl: 3600, maxNegativeTtl: 900 });
-  cache.putRRset(decoded, Trust.Answer);
-  const got = cache.getRRset(nameFromText('www.example.com.'), Type.A)!;
-  assert.equal(got[0]!.rdata.buffer.byteLength, wire.length, 'the cache keeps the wire-form copy');
+  // The answer cache keeps a reply as one string: the reply's bytes, then its TTL offsets and times.
   const answers = new AnswerCache(10);
   const reply = encodeMessage(m);
-  answers.store('k', Buffer.concat([reply]), 60);
+  answers.store('k', reply, 60);
   const e = answers.lookup('k', 4096)!;
-  assert.equal(e.wire.buffer.byteLength, reply.length, 'the answer cache keeps an unpooled copy');
+  assert.equal(typeof e, 'string');
+  assert.equal(replyLength(e), reply.length);
+  assert.equal(e.length, reply.length + 2 * 3 + 14, 'three TTL offsets, their count, two times');
+  assert.ok(Buffer.from(e.slice(0, reply.length), 'latin1').equals(reply));
+});
+
+test('memory: a small RRset costs under 320 bytes of heap and nothing outside it; the cache is sized in bytes and grows with its contents', () => {
+  // The premise of packed.ts: an entry is one string, no Buffer (whose backing store lives
+  // outside the V8 heap and cost about 400 bytes more per entry before).
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const N = 50_000;
+  const measure = () => { gc(); gc(); const m = process.memoryUsage(); return { heap: m.heapUsed, outside: m.external + m.arrayBuffers }; };
+  const m0 = measure();
+  const cache = new ResolverCache({ maxBytes: 1 << 30, maxTtl: 3600, maxNegativeTtl: 900 });
+  assert.ok(measure().heap - m0.heap < 1 << 20, 'nothing preallocated for the 1 GiB budget');
+  for (let i = 0; i < N; i++) {
+    const name = nameFromText(`n${i.toString(36)}.wild.example.com.`);
+    cache.putRRset([{ name, type: Type.A, class: 1, ttl: 300, rdata: Buffer.from([192, 0, 2, i & 255]) }], Trust.Answer);
+  }
+  const m1 = measure();
+  assert.equal(cache.size, N);
+  const heapPer = (m1.heap - m0.heap) / N;
+  const outsidePer = (m1.outside - m0.outside) / N;
+  assert.ok(heapPer < 320, `${heapPer.toFixed(0)} heap bytes per entry`);
+  assert.ok(outsidePer < 8, `${outsidePer.toFixed(0)} bytes per entry outside the heap`);
+  // Its own count is close to the heap it takes (within 25%): max_bytes means what it says.
+  assert.ok(Math.abs(cache.bytes / N - heapPer) / heapPer < 0.25, `counted ${(cache.bytes / N).toFixed(0)} per entry, heap ${heapPer.toFixed(0)}`);
+  // A byte budget evicts the least recently used entries.
+  const small = new ResolverCache({ maxBytes: 100 * 260, maxTtl: 3600, maxNegativeTtl: 900 });
+  for (let i = 0; i < 1000; i++) small.putRRset([{ name: nameFromText(`m${i}.example.`), type: Type.A, class: 1, ttl: 300, rdata: Buffer.from([192, 0, 2, 1]) }], Trust.Answer);
+  assert.ok(small.size > 50 && small.size <= 130, `${small.size} entries in a 100-entry budget`);
+  assert.ok(small.bytes <= 100 * 260);
+  assert.ok(small.getRRset(nameFromText('m999.example.'), Type.A), 'the newest stays');
+  assert.equal(small.getRRset(nameFromText('m0.example.'), Type.A), undefined, 'the oldest went');
 });

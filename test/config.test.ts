@@ -121,3 +121,13 @@ test('rpz.startup: wait 3 s by default; the mode is one of wait, servfail, close
   assert.throws(() => parseConfigText('rpz:\n  startup: { mode: open }\n', 'o.yaml'), /o\.yaml:2:\d+: rpz\.startup\.mode: /);
   assert.throws(() => parseConfigText('rpz:\n  startup: { wait_ms: 600000 }\n', 'w.yaml'), /w\.yaml:2:\d+: rpz\.startup\.wait_ms: /);
 });
+
+test('cache.max_bytes: bytes or k/m/g as Unbound writes sizes; 1 GiB by default; bad sizes say where', () => {
+  assert.equal(parseConfigText('cache: { max_bytes: 512m }\n', 'x.yaml').cache.max_bytes, 512 * 1024 ** 2);
+  assert.equal(parseConfigText('cache: { max_bytes: 2G }\n', 'x.yaml').cache.max_bytes, 2 * 1024 ** 3);
+  assert.equal(parseConfigText('cache: { max_bytes: 1048576 }\n', 'x.yaml').cache.max_bytes, 1048576);
+  assert.equal(parseConfigText('cache: {}\n', 'x.yaml').cache.max_bytes, 1024 ** 3);
+  assert.equal(parseConfigText('cache: {}\n', 'x.yaml').cache.max_entries, undefined);
+  assert.throws(() => parseConfigText('cache:\n  max_bytes: 12 tons\n', 'x.yaml'), /x\.yaml:2:\d+: cache\.max_bytes: .*k, m or g/);
+  assert.throws(() => parseConfigText('cache:\n  max_bytes: 1k\n', 'x.yaml'), /x\.yaml:2:\d+: cache\.max_bytes: .*64k/);
+});

@@ -9,6 +9,15 @@ import { nameFromText } from '../dns/name.js';
 
 const endpoint = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/, 'expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT');
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/[0-9]{1,3})?$/, 'expected an address or CIDR prefix such as 192.0.2.0/24');
+/** A size in bytes: a number, or digits with k, m or g (powers of 1024), as Unbound's sizes. */
+const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = typeof v === 'number' ? [String(v), String(v), ''] : /^([0-9]+)([kmg]?)$/i.exec(v);
+  const n = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!Number.isSafeInteger(n)) ctx.addIssue({ code: 'custom', message: `a size: bytes, or a number with k, m or g (got ${JSON.stringify(v)})` });
+  else if (n < 65_536) ctx.addIssue({ code: 'custom', message: `at least 64k (got ${n} bytes)` });
+  return n;
+});
+
 const hint = z.strictObject({ name: z.string(), address: z.string() });
 /** A domain name in presentation form (RFC 1035 5.1); without a final dot it is taken as absolute. */
 const domainName = z.string().min(1).superRefine((s, ctx) => {
@@ -95,7 +104,14 @@ export const configSchema = z.strictObject({
     }).prefault({}),
   }).prefault({}),
   cache: z.strictObject({
-    max_entries: z.number().int().min(100).default(200_000),
+    /**
+     * Memory for cached data, as Unbound's rrset-cache-size + msg-cache-size: a number of bytes or
+     * "512m", "2g"; three quarters for RRsets and negative answers, one quarter for whole replies.
+     * Counted as the V8 heap the entries take (src/resolver/cache/packed.ts); nothing is allocated up front.
+     */
+    max_bytes: byteSize.default(1 << 30),
+    /** Optional cap on entries as well (the reply cache gets a quarter); lru-cache then preallocates for it. */
+    max_entries: z.number().int().min(100).optional(),
     max_ttl: z.number().int().min(1).default(86_400),
     max_negative_ttl: z.number().int().min(1).default(10_800),
   }).prefault({}),

@@ -22,6 +22,7 @@ export class Metrics {
   readonly fastAnswers: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEntries: Gauge;
+  readonly cacheBytes: Gauge<'cache'>;
   readonly staleAnswers: Counter;
   readonly upstreamQueries: Counter;
   readonly upstreamTimeouts: Counter;
@@ -64,6 +65,7 @@ export class Metrics {
     this.dnssecValidations = new Counter({ name: 'verdict_dnssec_validations_total', help: 'DNSSEC verdicts on resolution steps (RRsets and negative answers), by result (secure, insecure, bogus) and, for bogus and noted insecure ones, the Extended DNS Error code.', labelNames: ['result', 'reason'], registers: r });
     this.aggressiveNsec = new Counter({ name: 'verdict_dnssec_aggressive_answers_total', help: 'Negative answers synthesised from cached, validated NSEC records (RFC 8198), by kind (nxdomain, nodata).', labelNames: ['kind'], registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
+    this.cacheBytes = new Gauge({ name: 'verdict_cache_bytes', help: 'Bytes the cached entries take (cache.max_bytes counts these): records (RRsets, negative answers) and answers (whole replies).', labelNames: ['cache'], registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });
     this.upstreamTimeouts = new Counter({ name: 'verdict_upstream_timeouts_total', help: 'Upstream queries that timed out.', registers: r });
     this.upstreamMismatched = new Counter({ name: 'verdict_upstream_mismatched_replies_total', help: 'Upstream datagrams ignored because ID, source or question did not match (possible spoofing).', registers: r });

@@ -100,11 +100,12 @@ export class Verdict {
     this.notified = deps.onNotify;
     const r = cfg.resolver;
     const stale = r.serve_stale;
+    const entries = cfg.cache.max_entries;
     this.cache = new ResolverCache({
-      maxEntries: cfg.cache.max_entries, maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now,
+      maxBytes: Math.floor(cfg.cache.max_bytes * 0.75), ...(entries ? { maxEntries: entries } : {}), maxTtl: cfg.cache.max_ttl, maxNegativeTtl: cfg.cache.max_negative_ttl, now,
       ...(stale.enabled ? { maxStaleTtl: stale.max_stale_ttl } : {}),
     });
-    this.answers = new AnswerCache(Math.max(100, Math.floor(cfg.cache.max_entries / 4)), now);
+    this.answers = new AnswerCache({ maxBytes: Math.floor(cfg.cache.max_bytes / 4), ...(entries ? { maxEntries: Math.max(100, Math.floor(entries / 4)) } : {}) }, now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size, { size: cfg.resolver.outgoing.sockets, usesPerSocket: cfg.resolver.outgoing.uses_per_socket });
     if (cfg.dnssec.validation) {
       this.dnssec = buildDnssec(loaded, {
@@ -288,6 +289,8 @@ export class Verdict {
       push(this.metrics.upstreamMismatched, t.mismatched, 'mismatched');
     }
     this.metrics.cacheEntries.set(this.cache.size);
+    this.metrics.cacheBytes.labels('records').set(this.cache.bytes);
+    this.metrics.cacheBytes.labels('answers').set(this.answers.bytes);
     // Answers from the fast path: counted there as plain numbers, pushed here (and zeroed).
     for (const [k, n] of this.fastPath.counts) this.metrics.countQuery(k >> 5, (k >> 1) & 0xf, k & 1 ? 'tcp' : 'udp', n);
     this.fastPath.counts.clear();

@@ -8,17 +8,24 @@
  * whole cache is dropped when the policy set changes, since post-recursion
  * triggers (response IP, NS name/IP) may judge the same answer differently.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { Message } from '../../dns/message.js';
 import { nameKey } from '../../dns/name.js';
+import { boundedLru } from './cache.js';
+import { pack, u16, u48, writeU48 } from './packed.js';
 
-export interface AnswerEntry {
-  wire: Buffer;
-  /** Byte offsets of every TTL field (OPT excluded). */
-  ttls: number[];
-  created: number;
-  expires: number;
-}
+/**
+ * A stored reply, one string (packed.ts): the reply's wire bytes, then the
+ * byte offset of each TTL field (u16 each, OPT excluded), u16 their count,
+ * u48 created and u48 expires (ms since the epoch).
+ */
+export type AnswerEntry = string;
+
+const ttlCount = (e: AnswerEntry): number => u16(e, e.length - 14);
+const createdOf = (e: AnswerEntry): number => u48(e, e.length - 12);
+const expiresOf = (e: AnswerEntry): number => u48(e, e.length - 6);
+/** Length of the reply at the start of the entry. */
+export const replyLength = (e: AnswerEntry): number => e.length - 14 - 2 * ttlCount(e);
 
 export function answerKey(q: Message): string {
   const question = q.questions[0]!;
@@ -60,23 +67,33 @@ export class AnswerCache {
   private readonly lru: LRUCache<string, AnswerEntry>;
   hits = 0;
 
-  constructor(maxEntries: number, private readonly now: () => number = Date.now) {
-    this.lru = new LRUCache({ max: maxEntries });
+  /** Bounded by entries, bytes or both (see boundedLru). */
+  constructor(limit: number | { maxEntries?: number; maxBytes?: number }, private readonly now: () => number = Date.now) {
+    const l = typeof limit === 'number' ? { maxEntries: limit } : limit;
+    this.lru = boundedLru<AnswerEntry>(l.maxEntries, l.maxBytes);
   }
 
   get size(): number {
     return this.lru.size;
   }
 
+  /** Bytes the entries take by the cache's own count. */
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
   /** Keep a reply for `ttl` seconds (its smallest record TTL). */
   store(key: string, wire: Buffer, ttl: number): void {
     if (ttl <= 0) return;
     const now = this.now();
-    // Unpooled copy: a pooled one would keep its whole 8 KiB slab alive as long as the entry
-    // lives (see packRecords in cache.ts).
-    const copy = Buffer.allocUnsafeSlow(wire.length);
-    wire.copy(copy);
-    this.lru.set(key, { wire: copy, ttls: ttlOffsets(wire), created: now, expires: now + ttl * 1000 });
+    const ttls = ttlOffsets(wire);
+    const b = Buffer.allocUnsafe(wire.length + 2 * ttls.length + 14);
+    let o = wire.copy(b, 0);
+    for (const t of ttls) o = b.writeUInt16BE(t, o);
+    o = b.writeUInt16BE(ttls.length, o);
+    writeU48(b, now, o);
+    writeU48(b, now + ttl * 1000, o + 6);
+    this.lru.set(key, pack(b));
   }
 
   /**
@@ -94,34 +111,35 @@ export class AnswerCache {
   /** As `reply`, for a raw query whose question name is the bytes 12..qEnd (the fast path). */
   replyAt(key: string, raw: Buffer, qEnd: number, maxSize: number): Buffer | undefined {
     const e = this.lookup(key, maxSize);
-    return e && this.patch(e, raw, qEnd);
+    return e === undefined ? undefined : this.patch(e, raw, qEnd);
   }
 
   /** The live entry for `key` if its reply fits `maxSize`; no side effect but expiry. */
   lookup(key: string, maxSize: number): AnswerEntry | undefined {
     const e = this.lru.get(key);
-    if (!e) return undefined;
-    if (this.now() >= e.expires) {
+    if (e === undefined) return undefined;
+    if (this.now() >= expiresOf(e)) {
       this.lru.delete(key);
       return undefined;
     }
-    return e.wire.length > maxSize ? undefined : e;
+    return replyLength(e) > maxSize ? undefined : e;
   }
 
   /** A copy of the entry's reply made the client's own (see `reply`); counts a hit. */
   patch(e: AnswerEntry, raw: Buffer, qEnd: number): Buffer {
-    const out = Buffer.allocUnsafe(e.wire.length);
-    e.wire.copy(out);
+    const n = ttlCount(e);
+    const len = e.length - 14 - 2 * n;
+    const out = Buffer.allocUnsafe(len);
+    out.write(e, 0, len, 'latin1');
     out[0] = raw[0]!;
     out[1] = raw[1]!;
     out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
     // The question name sits at offset 12 in both, of equal length: take the client's case.
     raw.copy(out, 12, 12, qEnd);
-    const elapsed = Math.floor((this.now() - e.created) / 1000);
+    const elapsed = Math.floor((this.now() - createdOf(e)) / 1000);
     if (elapsed > 0) {
-      const ttls = e.ttls;
-      for (let i = 0; i < ttls.length; i++) {
-        const o = ttls[i]!;
+      for (let i = 0, p = len; i < n; i++, p += 2) {
+        const o = u16(e, p);
         out.writeUInt32BE(Math.max(0, out.readUInt32BE(o) - elapsed), o);
       }
     }

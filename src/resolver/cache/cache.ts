@@ -13,6 +13,7 @@ import { Security } from '../../dnssec/security.js';
 import type { Ede, Verdict } from '../../dnssec/security.js';
 import type { Record } from '../../dns/message.js';
 import { Name, nameKey } from '../../dns/name.js';
+import { ENTRY_OVERHEAD, pack, u16, u48, writeU48 } from './packed.js';
 
 /** Data ranking (RFC 2181 5.4.1): better data replaces worse, never the reverse while it lives. */
 export const enum Trust {
@@ -22,33 +23,64 @@ export const enum Trust {
   AuthAnswer = 4,
 }
 
-interface RRsetEntry {
-  kind: 'rrset';
-  /** The records and, beside them, the RRSIGs that came with them (RFC 4035 3.1.1): `encodeRecords`. */
-  wire: Buffer;
-  security: Security;
-  ede?: Ede;
-  /** Absolute expiry, ms. */
-  expires: number;
-  /** Kept (expired, for serve-stale) until then, ms; equal to `expires` when not kept. */
-  keepUntil: number;
-  /** When stored, ms: of two stale entries, the later one is the truth. */
-  stored: number;
-  trust: Trust;
+/**
+ * An entry is one string (packed.ts): its records in wire form (`encodeRecords`:
+ * the RRset and, beside it, its RRSIGs, RFC 4035 3.1.1; or the SOA of a negative
+ * answer and its proof, 3.1.3), the EDE text in UTF-8 if any, then a trailer:
+ *
+ *   u8 kind, u8 security, u8 trust, u16 EDE code (0xffff: none), u16 EDE text bytes,
+ *   u48 expires, u48 keep-until, u48 stored (ms since the epoch)
+ *
+ * `expires`: absolute expiry; `keepUntil`: kept (expired, for serve-stale) until
+ * then, equal to `expires` when not kept; `stored`: of two stale entries, the
+ * later one is the truth.
+ */
+type Entry = string;
+
+const enum Kind { RRset = 0, NXDomain = 1, NoData = 2 }
+const TRAILER = 25;
+const kindOf = (e: Entry): Kind => e.charCodeAt(e.length - 25);
+const securityOf = (e: Entry): Security => e.charCodeAt(e.length - 24);
+const trustOf = (e: Entry): Trust => e.charCodeAt(e.length - 23);
+const expiresOf = (e: Entry): number => u48(e, e.length - 18);
+const keepUntilOf = (e: Entry): number => u48(e, e.length - 12);
+const storedOf = (e: Entry): number => u48(e, e.length - 6);
+const negKind = (k: Kind): 'nxdomain' | 'nodata' => (k === Kind.NXDomain ? 'nxdomain' : 'nodata');
+
+function edeOf(e: Entry): Ede | undefined {
+  const code = u16(e, e.length - 22);
+  if (code === 0xffff) return undefined;
+  const n = u16(e, e.length - 20);
+  const end = e.length - TRAILER;
+  return { code, text: Buffer.from(e.slice(end - n, end), 'latin1').toString('utf8') };
 }
 
-interface NegativeEntry {
-  kind: 'nxdomain' | 'nodata';
-  /** The SOA and, beside it, the proof (RFC 4035 3.1.3): RRSIGs of the SOA, NSEC/NSEC3 and theirs. */
-  wire: Buffer;
-  security: Security;
-  ede?: Ede;
-  expires: number;
-  keepUntil: number;
-  stored: number;
+interface EntryFields { kind: Kind; security: Security; trust: Trust; ede: Ede | undefined; expires: number; keepUntil: number; stored: number }
+
+function packEntry(wire: Buffer, f: EntryFields): Entry {
+  const text = f.ede ? Buffer.from(f.ede.text, 'utf8').subarray(0, 0xffff) : undefined;
+  const b = Buffer.allocUnsafe(wire.length + (text?.length ?? 0) + TRAILER);
+  let o = wire.copy(b, 0);
+  if (text) o += text.copy(b, o);
+  b[o++] = f.kind;
+  b[o++] = f.security;
+  b[o++] = f.trust;
+  b.writeUInt16BE(f.ede ? f.ede.code & 0xffff : 0xffff, o);
+  b.writeUInt16BE(text?.length ?? 0, o + 2);
+  writeU48(b, f.expires, o + 4);
+  writeU48(b, f.keepUntil, o + 10);
+  writeU48(b, f.stored, o + 16);
+  return pack(b);
 }
 
-type Entry = RRsetEntry | NegativeEntry;
+function fieldsOf(e: Entry): EntryFields {
+  return { kind: kindOf(e), security: securityOf(e), trust: trustOf(e), ede: edeOf(e), expires: expiresOf(e), keepUntil: keepUntilOf(e), stored: storedOf(e) };
+}
+
+/** The entry's records and signatures, as views into one copy of its bytes. */
+function recordsOf(e: Entry, ttl: number): { records: Record[]; sigs: Record[] } {
+  return decodeRecords(Buffer.from(e, 'latin1'), ttl);
+}
 
 /**
  * An entry's records in wire form, in one unpooled buffer sized to the data:
@@ -56,10 +88,9 @@ type Entry = RRsetEntry | NegativeEntry;
  *   u16 records, u16 signatures, then for each record
  *   u8 owner flag (0: the previous record's owner, 1: an owner follows) [owner], u16 type, u16 class, u16 RDLENGTH, RDATA
  *
- * One allocation per entry and no object per record while it sits in the
- * cache: Record objects and Buffer views cost more than the data (about
- * 1.2 KB per entry in bench:soak before this form). Pooled Buffers would also
- * pin an 8 KiB slab each. TTLs are the entry's, not stored per record.
+ * No object per record while it sits in the cache: Record objects and Buffer
+ * views cost more than the data (about 1.2 KB per entry in bench:soak before
+ * this form). TTLs are the entry's, not stored per record.
  * RRSIGs (and a wildcard's proof) sit beside the RRset's records.
  */
 export function encodeRecords(records: readonly Record[], sigs: readonly Record[] = []): Buffer {
@@ -71,7 +102,7 @@ export function encodeRecords(records: readonly Record[], sigs: readonly Record[
     if (!prev || !(r.name === prev || r.name.equals(prev))) total += r.name.length;
     prev = r.name;
   }
-  const out = Buffer.allocUnsafeSlow(total);
+  const out = Buffer.allocUnsafe(total); // copied into the entry's string at once
   out.writeUInt16BE(records.length, 0);
   out.writeUInt16BE(sigs.length, 2);
   let o = 4;
@@ -117,7 +148,10 @@ export function decodeRecords(wire: Buffer, ttl: number): { records: Record[]; s
 }
 
 export interface CacheOptions {
-  maxEntries: number;
+  /** At most this many entries (lru-cache then preallocates its lists for them); absent: bounded by bytes only. */
+  maxEntries?: number;
+  /** At most this many bytes of entries (data, keys and bookkeeping; ENTRY_OVERHEAD), the lists growing with the contents. */
+  maxBytes?: number;
   maxTtl: number;
   maxNegativeTtl: number;
   /** Seconds an expired entry is kept for serve-stale (RFC 8767 4, "maximum stale timer"); 0 or absent: none. */
@@ -166,7 +200,7 @@ export class ResolverCache {
   misses = 0;
 
   constructor(private readonly opts: CacheOptions) {
-    this.lru = new LRUCache({ max: opts.maxEntries });
+    this.lru = boundedLru<Entry>(opts.maxEntries, opts.maxBytes);
     this.now = opts.now ?? Date.now;
     this.keepMs = (opts.maxStaleTtl ?? 0) * 1000;
   }
@@ -175,13 +209,18 @@ export class ResolverCache {
     return this.lru.size;
   }
 
+  /** Bytes the entries take by the cache's own count (`maxBytes`'s measure). */
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
   /** A fresh entry; an expired one is deleted unless serve-stale keeps it. */
   private live(k: string): Entry | undefined {
     const e = this.lru.get(k);
-    if (!e) return undefined;
+    if (e === undefined) return undefined;
     const now = this.now();
-    if (e.expires <= now) {
-      if (e.keepUntil <= now) this.lru.delete(k);
+    if (expiresOf(e) <= now) {
+      if (keepUntilOf(e) <= now) this.lru.delete(k);
       return undefined;
     }
     return e;
@@ -190,10 +229,10 @@ export class ResolverCache {
   /** An expired entry still kept for serve-stale. */
   private expired(k: string): Entry | undefined {
     const e = this.lru.get(k);
-    if (!e) return undefined;
+    if (e === undefined) return undefined;
     const now = this.now();
-    if (e.expires > now) return undefined;
-    if (e.keepUntil <= now) {
+    if (expiresOf(e) > now) return undefined;
+    if (keepUntilOf(e) <= now) {
       this.lru.delete(k);
       return undefined;
     }
@@ -212,13 +251,14 @@ export class ResolverCache {
     const keys = type === Type.CNAME ? [key(name, type), nxKey(name)] : [key(name, type), key(name, Type.CNAME), nxKey(name)];
     for (const k of keys) {
       const x = this.expired(k);
-      if (!x || (x.kind === 'rrset' && x.trust < Trust.Answer)) continue;
-      if (!e || x.stored > e.stored) e = x;
+      if (x === undefined || (kindOf(x) === Kind.RRset && trustOf(x) < Trust.Answer)) continue;
+      if (e === undefined || storedOf(x) > storedOf(e)) e = x;
     }
-    if (!e) return undefined;
-    const { records, sigs } = decodeRecords(e.wire, ttl);
-    if (e.kind === 'rrset') return { kind: 'rrset', records, sigs };
-    return { kind: e.kind, soa: records, proof: sigs, security: e.security };
+    if (e === undefined) return undefined;
+    const { records, sigs } = recordsOf(e, ttl);
+    const kind = kindOf(e);
+    if (kind === Kind.RRset) return { kind: 'rrset', records, sigs };
+    return { kind: negKind(kind), soa: records, proof: sigs, security: securityOf(e) };
   }
 
   /** Keep-until of an entry expiring at `expires` after `ttl` s: TTL 0 data is never kept (it was not to be cached at all). */
@@ -229,25 +269,26 @@ export class ResolverCache {
   /** Records with their remaining TTL; undefined when absent or expired. */
   getRRset(name: Name, type: number, minTrust: Trust = Trust.Glue): Record[] | undefined {
     const e = this.live(key(name, type));
-    if (!e || e.kind !== 'rrset' || e.trust < minTrust) return undefined;
-    return decodeRecords(e.wire, this.remaining(e)).records;
+    if (e === undefined || kindOf(e) !== Kind.RRset || trustOf(e) < minTrust) return undefined;
+    return recordsOf(e, this.remaining(e)).records;
   }
 
   /** The RRset with its RRSIGs and security status, TTLs counted down. */
   getSigned(name: Name, type: number, minTrust: Trust = Trust.Glue): CachedRRset | undefined {
     const e = this.live(key(name, type));
-    if (!e || e.kind !== 'rrset' || e.trust < minTrust) return undefined;
-    const { records, sigs } = decodeRecords(e.wire, this.remaining(e));
-    return { records, sigs, security: e.security, ...(e.ede ? { ede: e.ede } : {}), trust: e.trust };
+    if (e === undefined || kindOf(e) !== Kind.RRset || trustOf(e) < minTrust) return undefined;
+    const { records, sigs } = recordsOf(e, this.remaining(e));
+    const ede = edeOf(e);
+    return { records, sigs, security: securityOf(e), ...(ede ? { ede } : {}), trust: trustOf(e) };
   }
 
   private remaining(e: Entry): number {
-    return Math.max(0, Math.ceil((e.expires - this.now()) / 1000));
+    return Math.max(0, Math.ceil((expiresOf(e) - this.now()) / 1000));
   }
 
   trustOf(name: Name, type: number): Trust | undefined {
     const e = this.live(key(name, type));
-    return e && e.kind === 'rrset' ? e.trust : undefined;
+    return e !== undefined && kindOf(e) === Kind.RRset ? trustOf(e) : undefined;
   }
 
   /** Store one RRset (all records share name and type), with its RRSIGs. */
@@ -256,16 +297,17 @@ export class ResolverCache {
     const first = records[0]!;
     const k = key(first.name, first.type);
     const old = this.live(k);
-    if (old && old.kind === 'rrset' && old.trust > trust) return;
+    if (old !== undefined && kindOf(old) === Kind.RRset && trustOf(old) > trust) return;
     // RFC 2181 5.2: the TTLs of an RRset are one; use the smallest. RFC 4035 5.3.3: no longer than its signatures' original TTL.
-    const ttl = Math.min(this.opts.maxTtl, ...records.map((r) => r.ttl), ...sigs.map((r) => r.ttl));
+    let ttl = this.opts.maxTtl;
+    for (const r of records) if (r.ttl < ttl) ttl = r.ttl;
+    for (const r of sigs) if (r.ttl < ttl) ttl = r.ttl;
     const now = this.now();
     const expires = now + ttl * 1000;
-    this.lru.set(k, {
-      kind: 'rrset', wire: encodeRecords(records, sigs), security,
-      expires, keepUntil: this.keepUntil(expires, ttl), stored: now, trust,
-    });
-    if (old && old.kind !== 'rrset') this.lru.delete(nxKey(first.name));
+    this.lru.set(k, packEntry(encodeRecords(records, sigs), {
+      kind: Kind.RRset, security, trust, ede: undefined, expires, keepUntil: this.keepUntil(expires, ttl), stored: now,
+    }));
+    if (old !== undefined && kindOf(old) !== Kind.RRset) this.lru.delete(nxKey(first.name));
   }
 
   /**
@@ -276,14 +318,19 @@ export class ResolverCache {
   setSecurity(name: Name, type: number, negative: 'nxdomain' | 'nodata' | undefined, v: Verdict, bogusTtl: number): void {
     const k = negative === 'nxdomain' ? nxKey(name) : key(name, type);
     const e = this.live(k);
-    if (!e || (negative ? e.kind !== negative : e.kind !== 'rrset')) return;
-    e.security = v.security;
-    if (v.ede) e.ede = v.ede;
-    else delete e.ede;
+    if (e === undefined) return;
+    const f = fieldsOf(e);
+    if (negative ? f.kind === Kind.RRset || negKind(f.kind) !== negative : f.kind !== Kind.RRset) return;
+    f.security = v.security;
+    f.ede = v.ede;
     if (v.security === Security.Bogus) {
       const until = this.now() + bogusTtl * 1000;
-      if (until < e.expires) e.expires = e.keepUntil = until;
+      if (until < f.expires) f.expires = f.keepUntil = until;
     }
+    // The records are the entry's leading bytes: everything before the EDE text and trailer.
+    const old = edeOf(e);
+    const dataEnd = e.length - TRAILER - (old ? u16(e, e.length - 20) : 0);
+    this.lru.set(k, packEntry(Buffer.from(e.slice(0, dataEnd), 'latin1'), f), { noUpdateTTL: true });
   }
 
   /** RFC 2308 5: negative TTL is min(SOA TTL, SOA MINIMUM), capped; RFC 8198 5: and no longer than the proof's TTLs. */
@@ -296,17 +343,20 @@ export class ResolverCache {
     if (ttl <= 0) return;
     const now = this.now();
     const expires = now + ttl * 1000;
-    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), {
-      kind, wire: encodeRecords(soa, proof), security,
+    this.lru.set(kind === 'nxdomain' ? nxKey(name) : key(name, type), packEntry(encodeRecords(soa, proof), {
+      kind: kind === 'nxdomain' ? Kind.NXDomain : Kind.NoData, security, trust: Trust.Authority, ede: undefined,
       expires, keepUntil: this.keepUntil(expires, ttl), stored: now,
-    });
+    }));
   }
 
   getNegative(name: Name, type: number): Negative | undefined {
     const e = this.live(nxKey(name)) ?? this.live(key(name, type));
-    if (!e || e.kind === 'rrset') return undefined;
-    const { records, sigs } = decodeRecords(e.wire, this.remaining(e));
-    return { kind: e.kind, soa: records, proof: sigs, security: e.security, ...(e.ede ? { ede: e.ede } : {}) };
+    if (e === undefined) return undefined;
+    const kind = kindOf(e);
+    if (kind === Kind.RRset) return undefined;
+    const { records, sigs } = recordsOf(e, this.remaining(e));
+    const ede = edeOf(e);
+    return { kind: negKind(kind), soa: records, proof: sigs, security: securityOf(e), ...(ede ? { ede } : {}) };
   }
 
   /** Drop everything, or every entry at or below `name`. */
@@ -327,6 +377,18 @@ export class ResolverCache {
     }
     return n;
   }
+}
+
+/**
+ * An LRU of string values bounded by entries, bytes or both. Without `maxEntries`
+ * lru-cache grows its lists with the contents instead of allocating them for
+ * `max` up front (about 48 MiB at a million entries).
+ */
+export function boundedLru<V extends string>(maxEntries: number | undefined, maxBytes: number | undefined): LRUCache<string, V> {
+  if (!maxEntries && !maxBytes) throw new Error('a cache needs maxEntries or maxBytes');
+  const sizeCalculation = (v: V, k: string): number => v.length + k.length + ENTRY_OVERHEAD;
+  if (!maxBytes) return new LRUCache<string, V>({ max: maxEntries! });
+  return new LRUCache<string, V>({ max: maxEntries ?? 0, maxSize: maxBytes, sizeCalculation });
 }
 
 /** True when `pos` in a wire-form key starts a label (walk the length bytes). */
