@@ -61,7 +61,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { writeRpz } from './gen-rpz.js';
+import { writeBenchZone } from './gen-rpz.js';
 import { ask, dnsperf, DNSPERF, freePort, median, out, rssDetail, rssMiB, startPeer, toolVersions, TYPES } from './measure.js';
 import type { Perf, Readiness, Running } from './measure.js';
 import { NSD, startNsdLab } from './nsdlab.js';
@@ -127,16 +127,10 @@ async function bigZone(rules: number): Promise<string> {
   return path;
 }
 
-/**
- * writeRpz's zone (QNAME triggers only), its NS moved out of the zone (BIND refuses to load a
- * primary zone whose in-zone NS name has no address), and the probe rule at the end.
- */
 async function benchZone(path: string, rules: number, extra: string[] = []): Promise<void> {
-  await writeRpz(path, rules, 0);
-  const text = readFileSync(path, 'utf8').replace('@ NS ns.bench.rpz.\n', '@ NS localhost.\n');
-  if (!text.includes('@ NS localhost.')) throw new Error(`${path}: unexpected zone header`);
-  writeFileSync(path, text + [...extra, PROBE].map((n) => `${n} CNAME .\n`).join(''));
+  await writeBenchZone(path, rules, [...extra, PROBE]);
 }
+
 // ---------------------------------------------------------------- the run
 
 interface Result {

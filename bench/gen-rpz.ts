@@ -3,7 +3,7 @@
  * spread of name lengths and depths (10% wildcards), plus optional CIDR
  * triggers. Deterministic (seeded), so runs compare.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 
 export function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -66,5 +66,18 @@ export async function writeRpz(path: string, qnames: number, cidrs: number, seed
   }
   await write(chunk);
   await new Promise<void>((res) => out.end(() => res()));
+  return names;
+}
+
+/**
+ * writeRpz's zone (QNAME triggers only) as the end-to-end benchmarks load it into every peer:
+ * its NS moved out of the zone (BIND refuses to load a primary zone whose in-zone NS name has
+ * no address), then `extra` names blocked with CNAME . at the end. Returns the rules' names.
+ */
+export async function writeBenchZone(path: string, rules: number, extra: string[], wildcards?: boolean[]): Promise<string[]> {
+  const names = await writeRpz(path, rules, 0, 42, wildcards);
+  const text = readFileSync(path, 'utf8').replace('@ NS ns.bench.rpz.\n', '@ NS localhost.\n');
+  if (!text.includes('@ NS localhost.')) throw new Error(`${path}: unexpected zone header`);
+  writeFileSync(path, text + extra.map((n) => `${n} CNAME .\n`).join(''));
   return names;
 }
