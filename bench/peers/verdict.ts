@@ -1,13 +1,16 @@
 /** Verdict itself (dist/src/cli.js serve), one worker. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './peer.js';
 import type { Peer } from './peer.js';
 
+/** The node that runs Verdict: this one, or VERDICT_BENCH_NODE (e.g. .cache/node24/node_modules/node/bin/node, for figures on Node 24). */
+const NODE = process.env.VERDICT_BENCH_NODE || process.execPath;
+
 export const verdict: Peer = {
   id: 'verdict',
-  label: 'Verdict',
+  label: NODE === process.execPath ? 'Verdict' : `Verdict (node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()})`,
   missing: () => (existsSync(join(REPO, 'dist/src/cli.js')) ? undefined : 'dist/src/cli.js missing: run npx tsc -p .'),
   spawn(c) {
     const file = join(c.dir, 'verdict.yaml');
@@ -32,6 +35,6 @@ control: { enabled: false }
 mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
 log: { level: warn, policy_hits: false }
 `);
-    return spawn(process.execPath, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return spawn(NODE, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   },
 };
