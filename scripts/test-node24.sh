@@ -15,4 +15,5 @@ if [ ! -x "$NODE" ]; then
 fi
 echo "test-node24: $("$NODE" --version)"
 [ -d dist/test ] || npx tsc -p .
-exec "$NODE" --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 dist/test/
+# Node 22+ takes glob patterns, not a directory.
+exec "$NODE" --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 'dist/test/*.test.js'

@@ -394,12 +394,13 @@ export class Iterator {
     }
     this.cache.misses++;
     const k = nameKey(name) + '/' + type;
-    let p = this.inflight.get(k);
-    if (!p) {
-      p = new Resolution(this, name, type, budget).run().finally(() => this.inflight.delete(k));
-      this.inflight.set(k, p);
-    }
-    return this.bounded(p, budget);
+    const shared = this.inflight.get(k);
+    if (shared) return this.bounded(shared, budget);
+    // A resolution of our own keeps to our budget by itself (its deadline is checked before every
+    // upstream query, whose timeout is what remains of it): no race with a timer needed.
+    const p = new Resolution(this, name, type, budget).run().finally(() => this.inflight.delete(k));
+    this.inflight.set(k, p);
+    return p;
   }
 
   /**
@@ -612,8 +613,10 @@ class Resolution {
     this.stype = type;
   }
 
-  private trace(msg: string): void {
-    this.budget.trace?.push(`${this.state} ${nameToText(this.name)}/${this.type}: ${msg}`);
+  /** A line of the resolution's trace (`verdict ctl trace`-style debugging); the text is only built when tracing. */
+  private trace(msg: string | (() => string)): void {
+    if (!this.budget.trace) return;
+    this.budget.trace.push(`${this.state} ${nameToText(this.name)}/${this.type}: ${typeof msg === 'string' ? msg : msg()}`);
   }
 
   private finish(step: Step): void {
@@ -657,7 +660,7 @@ class Resolution {
     this.tried.clear();
     this.timeouts.clear();
     this.chooseSname();
-    this.trace(`zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
+    this.trace(() => `zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
   }
 
   /** RFC 9156 2.3: ask for one more label than the zone cut, with QTYPE A. */
@@ -734,7 +737,7 @@ class Resolution {
     this.tried.add(address);
     this.budget.queries--;
     const timeoutMs = Math.max(1, Math.min(this.it.options.upstreamTimeoutMs, this.budget.deadline - this.it.clock()));
-    this.trace(`ask ${address} ${nameToText(this.sname)}/${this.stype}`);
+    this.trace(() => `ask ${address} ${nameToText(this.sname)}/${this.stype}`);
     try {
       const r = await this.it.net.query({ address, port: this.it.options.port, name: this.sname, type: this.stype, timeoutMs });
       this.it.sel.recordRtt(address, r.rttMs);
@@ -792,7 +795,7 @@ class Resolution {
       const ds = authority.filter((r) => r.type === Type.DS && namesEqual(r.name, child));
       if (ds.length) this.it.cache.putRRset(ds, Trust.Answer, sigsFor(authority, child, Type.DS));
       else if (authority.some((r) => r.type === Type.NSEC || r.type === Type.NSEC3)) this.it.cache.putNegative(child, Type.DS, 'nodata', [], proofOf(authority));
-      this.trace(`referral to ${nameToText(child)}`);
+      this.trace(() => `referral to ${nameToText(child)}`);
       this.setCut({ zone: child, ns: nsSet.map((r) => r.rdata) });
       this.state = 'QUERY_TARGETS';
       return;

@@ -42,7 +42,7 @@
  *   change of status needs a full date.
  */
 import { z } from 'zod';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 export const ORDER_STATUSES = ['active', 'suspended', 'lifted'] as const;
 export type DeclaredStatus = (typeof ORDER_STATUSES)[number];
@@ -189,10 +189,12 @@ export function normalizeDomainName(input: string): { name: string } | { error: 
   if (text === '') return bad('empty');
   if (text.startsWith('*.')) return bad("write the name without '*.'; include_subdomains covers subdomains");
   // domainToASCII applies IDNA (UTS 46) mapping and punycode, and returns ''
-  // for what it cannot convert, including malformed xn-- labels.
+  // for what it cannot convert; Node 20 also for malformed xn-- labels, Node 24
+  // passes those through, so each A-label is checked to decode (RFC 5891 5.4).
   const ascii = domainToASCII(text);
   if (ascii === '') return bad(/[^\x00-\x7f]/.test(text) ? 'cannot convert to IDNA' : 'invalid characters or punycode');
   const labels = ascii.split('.');
+  if (labels.some((l) => l.startsWith('xn--') && domainToUnicode(l).startsWith('xn--'))) return bad('invalid characters or punycode');
   if (ascii.length > 253) return bad('longer than 253 characters');
   if (labels.length < 2) return bad('a single label; name the site, not a TLD');
   for (const l of labels) {
