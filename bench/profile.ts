@@ -19,7 +19,7 @@ import { verdict } from './peers/verdict.js';
 import { CACHED, writeMissFile } from './queries.js';
 
 const { values: argv } = parseArgs({
-  options: { what: { type: 'string' }, duration: { type: 'string' }, top: { type: 'string' }, keep: { type: 'boolean' } },
+  options: { what: { type: 'string' }, duration: { type: 'string' }, top: { type: 'string' }, keep: { type: 'boolean' }, heap: { type: 'boolean' } },
 });
 const WHAT = argv.what ?? 'miss';
 const DURATION = Number(argv.duration ?? 8);
@@ -42,6 +42,23 @@ function selfTimes(p: Profile): [string, number][] {
   return [...counts].map(([k, c]) => [k, c / total] as [string, number]).sort((a, b) => b[1] - a[1]);
 }
 
+interface HeapNode { callFrame: ProfileNode['callFrame']; selfSize: number; children: HeapNode[] }
+interface HeapProfile { head: HeapNode }
+
+/** Sampled allocation bytes per function (name + file:line), largest first. */
+function allocations(p: HeapProfile): [string, number][] {
+  const bytes = new Map<string, number>();
+  const walk = (n: HeapNode) => {
+    const f = n.callFrame;
+    const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '');
+    const k = `${f.functionName || '(anonymous)'} ${file}${file ? ':' + (f.lineNumber + 1) : ''}`;
+    bytes.set(k, (bytes.get(k) ?? 0) + n.selfSize);
+    for (const c of n.children) walk(c);
+  };
+  walk(p.head);
+  return [...bytes].sort((a, b) => b[1] - a[1]);
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'verdict-profile-'));
   stopOnSignals(() => { if (!argv.keep) rmSync(root, { recursive: true, force: true }); });
@@ -49,7 +66,7 @@ async function main(): Promise<void> {
     const lab = await startNsdLab(join(root, 'nsd'));
     const port = await freePort(15900);
     const dir = join(root, 'verdict');
-    const run = await startPeer(verdict, { dir, port, hints: lab.rootHints, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] },
+    const run = await startPeer(verdict, { dir, port, hints: lab.rootHints, nodeArgs: argv.heap ? ['--heap-prof', `--heap-prof-dir=${dir}`, '--heap-prof-interval=8192'] : ['--cpu-prof', `--cpu-prof-dir=${dir}`] },
       async (p) => ((await ask('127.0.0.1', p, 'www.example.com', TYPES.A!, 500)) ? true : 'no answer'), 30);
     const file = join(root, 'queries.txt');
     if (WHAT === 'cached') {
@@ -62,6 +79,15 @@ async function main(): Promise<void> {
     const user = (u1 - u0) / (u1 - u0 + s1 - s0);
     out(`${WHAT}: ${Math.round(r.qps)} q/s, ${r.cpuUs.toFixed(1)} µs CPU per answer (${(user * 100).toFixed(0)}% user, ${((1 - user) * 100).toFixed(0)}% system), ${r.completed} answers, ${r.lost} lost (${process.version})`);
     await stopProc(run.proc, 10_000);
+    if (argv.heap) {
+      const hp = readdirSync(dir).find((f) => f.endsWith('.heapprofile'));
+      if (!hp) throw new Error('no .heapprofile written');
+      const rows = allocations(JSON.parse(readFileSync(join(dir, hp), 'utf8')) as HeapProfile);
+      const total = rows.reduce((a, [, b]) => a + b, 0);
+      out(`heap profile ${join(dir, hp)}: bytes allocated (sampled, still live at exit or not) by function`);
+      for (const [k, b] of rows.slice(0, TOP)) out(`${(100 * b / total).toFixed(1).padStart(5)}%  ${k}`);
+      return;
+    }
     const prof = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!prof) throw new Error('no .cpuprofile written (Verdict did not exit cleanly?)');
     const p = JSON.parse(readFileSync(join(dir, prof), 'utf8')) as Profile;

@@ -1,27 +1,39 @@
 /** Verdict itself (dist/src/cli.js serve), one worker. */
 import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './peer.js';
-import type { Peer } from './peer.js';
+import type { Peer, PeerCtx } from './peer.js';
 
-/** The node that runs Verdict: this one, or VERDICT_BENCH_NODE (e.g. .cache/node24/node_modules/node/bin/node, for figures on Node 24). */
-const NODE = process.env.VERDICT_BENCH_NODE || process.execPath;
+/** Node 24 as scripts/test-node24.sh installs it (npm run test:node24). */
+export const NODE24 = join(REPO, '.cache/node24/node_modules/node/bin/node');
 
-export const verdict: Peer = {
-  id: 'verdict',
-  label: NODE === process.execPath ? 'Verdict' : `Verdict (node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()})`,
-  missing: () => (existsSync(join(REPO, 'dist/src/cli.js')) ? undefined : 'dist/src/cli.js missing: run npx tsc -p .'),
-  spawn(c) {
-    const file = join(c.dir, 'verdict.yaml');
-    const rpz = c.rpz ? `rpz:
+/** Verdict run by the node at `node` (this one by default). */
+function verdictOn(id: string, node: string): Peer {
+  return {
+    id,
+    label: node === process.execPath ? 'Verdict' : `Verdict on node ${existsSync(node) ? spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim().slice(1) : '?'}`,
+    missing: () => (!existsSync(join(REPO, 'dist/src/cli.js')) ? 'dist/src/cli.js missing: run npx tsc -p .'
+      : !existsSync(node) ? `${node} missing: run npm run test:node24 once (it installs Node 24 there)` : undefined),
+    spawn: (c) => spawnVerdict(node, c),
+  };
+}
+
+export const verdict: Peer = verdictOn('verdict', process.env.VERDICT_BENCH_NODE || process.execPath);
+/** The same on Node 24 (`--only verdict,verdict-node24`): figures on 20 and 24 side by side. */
+export const verdictNode24: Peer = verdictOn('verdict-node24', NODE24);
+
+function spawnVerdict(node: string, c: PeerCtx): ChildProcess {
+  const file = join(c.dir, 'verdict.yaml');
+  const rpz = c.rpz ? `rpz:
   qname_wait_recurse: false
   zones:
-    - { name: bench.rpz, file: "${c.rpz}" }
+  - { name: bench.rpz, file: "${c.rpz}" }
 ` : '';
-    // Validation is on by default (with the IANA root anchors): off unless the run gives an anchor.
-    const dnssec = c.anchor ? `dnssec: { validation: true, trust_anchor_file: "${c.anchor.file}" }` : 'dnssec: { validation: false }';
-    writeFileSync(file, `server:
+  // Validation is on by default (with the IANA root anchors): off unless the run gives an anchor.
+  const dnssec = c.anchor ? `dnssec: { validation: true, trust_anchor_file: "${c.anchor.file}" }` : 'dnssec: { validation: false }';
+  writeFileSync(file, `server:
   listen: ["127.0.0.1:${c.port}"]
   allow: ["127.0.0.0/8"]
   workers: 1
@@ -35,6 +47,5 @@ control: { enabled: false }
 mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
 log: { level: warn, policy_hits: false }
 `);
-    return spawn(NODE, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  },
-};
+  return spawn(node, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
