@@ -28,6 +28,8 @@ commands:
   orders check         validate the order files; exit 1 with file:line errors
   orders explain NAME  which orders cover NAME and whether it is blocked now, and why
   orders compile [-o OUT]  the standard RPZ zone the orders compile into (stdout by default)
+  orders explain NAME --client ADDR  the same, for one client (orders with applies_to / except)
+  orders report [--html|--json] [-o OUT]  the transparency report (docs/TRANSPARENCY.md)
   mirrors report       candidate mirrors of blocked sites seen by the server, with evidence (--json)
   mirrors draft --order ID [-o OUT] [NAMES]  an amendment order file (status draft, never enforced)
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
@@ -44,7 +46,7 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' } },
+    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' }, client: { type: 'string' }, html: { type: 'boolean' } },
   });
   return { file: (values.config as string | undefined) ?? 'config/verdict.yaml', rest: positionals, values };
 }
@@ -134,6 +136,8 @@ async function orders(args: string[]): Promise<number> {
   const r = await ordersCommand(loadConfig(file), rest, {
     ...(values.output ? { output: values.output as string } : {}),
     json: values.json === true,
+    ...(values.client !== undefined ? { client: values.client as string } : {}),
+    html: values.html === true,
   });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);

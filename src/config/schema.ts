@@ -146,8 +146,24 @@ export const configSchema = z.strictObject({
     notice_addresses: z.array(z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address')).default([]),
     /** JSON file keeping the compiled zone's last serial and hash across restarts (absent: kept in memory; serials are date-based anyway). */
     serial_file: z.string().optional(),
+    /** Named sets of client prefixes that orders' `applies_to` / `except` refer to (docs/ORDERS-SCOPE.md). */
+    networks: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a set name of letters, digits, ".", "_", "-"'), z.array(cidr).min(1, 'a network set lists at least one prefix')).default({}),
   }).prefault({}),
-  metrics: z.strictObject({ listen: endpoint.optional() }).prefault({}),
+  metrics: z.strictObject({
+    listen: endpoint.optional(),
+    /** Serve the transparency report at /transparency and /transparency.json on this listener (docs/TRANSPARENCY.md). */
+    transparency: z.boolean().default(false),
+  }).prefault({}),
+  /** The transparency report (docs/TRANSPARENCY.md). */
+  report: z.strictObject({
+    language: z.enum(['en', 'fr']).default('en'),
+    /** Who publishes the report (the ISP), shown in its title. */
+    operator: z.string().min(1).optional(),
+    /** Orders that ended (expired, lifted) this many days ago or less are still shown. */
+    recent_days: z.number().int().min(0).max(3650).default(90),
+    /** Days shown in the blocked-answers charts, ending today. */
+    chart_days: z.number().int().min(1).max(366).default(30),
+  }).prefault({}),
   transfer: z.strictObject({
     allow: z.array(cidr).default([]),
     notify: z.array(endpoint).default([]),

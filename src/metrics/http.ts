@@ -1,4 +1,7 @@
-/** The metrics endpoint: /metrics (Prometheus text), /healthz (process up), /readyz (policy loaded, listening). */
+/**
+ * The metrics endpoint: /metrics (Prometheus text), /healthz (process up), /readyz (policy loaded, listening),
+ * and extra pages when configured (/transparency and /transparency.json with `metrics.transparency`).
+ */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Endpoint } from '../config/endpoint.js';
@@ -12,10 +15,18 @@ export interface Readiness {
   ready(): { ready: boolean; reason?: string };
 }
 
+/** An extra page: its content type and body, built per request. */
+export type Page = () => Promise<{ type: string; body: string }>;
+
 export class MetricsServer {
   server?: Server;
 
-  constructor(private readonly metrics: Exposition, private readonly readiness: Readiness, private readonly beforeScrape: () => void = () => undefined) {}
+  constructor(
+    private readonly metrics: Exposition,
+    private readonly readiness: Readiness,
+    private readonly beforeScrape: () => void = () => undefined,
+    private readonly pages: Readonly<Record<string, Page>> = {},
+  ) {}
 
   async start(ep: Endpoint): Promise<{ address: string; port: number }> {
     const srv = createServer((req, res) => {
@@ -35,6 +46,11 @@ export class MetricsServer {
       } else if (path === '/readyz') {
         const r = this.readiness.ready();
         res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(r.ready ? 'ready\n' : `not ready: ${r.reason ?? ''}\n`);
+      } else if (path !== undefined && Object.prototype.hasOwnProperty.call(this.pages, path)) {
+        this.pages[path]!().then(
+          (p) => res.writeHead(200, { 'content-type': p.type, 'cache-control': 'no-cache' }).end(req.method === 'HEAD' ? undefined : p.body),
+          (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+        );
       } else {
         res.writeHead(404).end();
       }

@@ -49,7 +49,7 @@ function isSnapshot(v: unknown): v is MirrorSnapshot {
 }
 
 /** The observations: the running server's, else the saved state re-scored with `orders`. */
-async function observations(loaded: LoadedConfig, orders: readonly Order[], now: Date): Promise<{ snapshot: MirrorSnapshot; source: MirrorReport['source']; warning: string }> {
+export async function observations(loaded: LoadedConfig, orders: readonly Order[], now: Date): Promise<{ snapshot: MirrorSnapshot; source: MirrorReport['source']; warning: string }> {
   const cfg = loaded.config;
   const m = cfg.mirrors;
   let warning = '';
@@ -99,7 +99,7 @@ export async function mirrorsCommand(loaded: LoadedConfig, args: string[], opts:
   const out = (stdout: string, code = 0, stderr = ''): CliOutput => ({ stdout, stderr, code });
   if (sub !== 'report' && sub !== 'draft') return out('', 2, USAGE);
 
-  const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, now });
+  const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, networks: cfg.orders.networks, now });
   const loadNote = result.errors.length ? `warning: ${result.errors.length} order file(s) failed to load; see \`verdict orders check\`\n` : '';
   const { snapshot, source, warning } = await observations(loaded, result.orders, now);
   const report = buildReport(snapshot, source, minScore, draftsByName(result.orders));

@@ -109,7 +109,7 @@ export function workerConfig(loaded: LoadedConfig, index: number): LoadedConfig 
     config: {
       ...c,
       control: { ...c.control, enabled: false },
-      metrics: {},
+      metrics: { transparency: false },
       ...(index === 0 ? {} : { orders, transfer: { ...c.transfer, notify: [] }, mirrors: { ...c.mirrors, enabled: false } }),
     },
   };

@@ -103,7 +103,10 @@ export class FastPath {
     if ((raw[3]! & 0x20) !== 0) bits |= 8; // AD (RFC 6840 5.7: asks for the AD bit without DO)
     const set = this.deps.policy();
     if (!set.isEmpty) {
-      const out = set.before(address, raw.subarray(12, qEnd));
+      // Scoped court orders: the client's class picks the zones it sees and its cache entries.
+      const cls = set.scoped ? set.clientClass(address) : 0;
+      bits |= cls << 4;
+      const out = set.before(address, raw.subarray(12, qEnd), cls);
       if (out.hit || out.logged.length) return undefined;
     }
     const name = raw.toString('latin1', 12, qEnd);

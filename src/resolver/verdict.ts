@@ -36,6 +36,10 @@ import { StartupGate } from './stages/startup-gate.js';
 import { NetTransport } from './transport.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/http.js';
+import type { Page } from '../metrics/http.js';
+import { gatherReport } from '../rpz/orders/transparency-sources.js';
+import { transparencyHtml } from '../rpz/orders/transparency-html.js';
+import type { TransparencyReport } from '../rpz/orders/transparency.js';
 import type { RequestContext } from './context.js';
 import { PolicyManager } from '../rpz/manager.js';
 import type { PolicyHit } from '../rpz/policy.js';
@@ -227,20 +231,41 @@ export class Verdict {
         ...policyOptions,
         delegations: (name) => this.iterator.delegations(name),
         breakDnssec: cfg.rpz.break_dnssec,
-        overridesDnssec: (hit: PolicyHit) => hit.zone === this.policy.ordersZone,
+        overridesDnssec: (hit: PolicyHit) => this.policy.isOrdersZone(hit.zone),
       }),
       new RespondStage(cfg.server.max_udp_size, this.answers),
     ]);
+  }
+
+  /** The transparency report with the live counts (metrics.transparency; docs/TRANSPARENCY.md). */
+  async transparencyReport(): Promise<TransparencyReport> {
+    return gatherReport({
+      config: this.config,
+      baseDir: this.loaded.baseDir,
+      orders: this.policy.orders,
+      now: this.policy.orderNow(),
+      live: { pending: this.policy.blocked.peek(), sinceStart: this.policy.blocked.sinceStart },
+      ...(this.mirrors ? { mirrors: this.mirrors.snapshot() } : {}),
+    });
+  }
+
+  private transparencyPages(): Record<string, Page> {
+    return {
+      '/transparency': async () => ({ type: 'text/html; charset=utf-8', body: transparencyHtml(await this.transparencyReport(), { jsonHref: '/transparency.json' }) }),
+      '/transparency.json': async () => ({ type: 'application/json', body: JSON.stringify(await this.transparencyReport(), null, 2) + '\n' }),
+    };
   }
 
   /** Metrics and the policy-hit log (the client address only as the config allows). */
   private onPolicyHit(ctx: RequestContext, hit: PolicyHit): void {
     const action = hit.logOnly ? 'log-only' : hit.action.kind;
     this.metrics.rpzHits.labels(hit.zone.label, hit.rule.trigger, action).inc();
-    const orders = hit.zone === this.policy.ordersZone ? this.policy.orderRefs.get(hit.rule.ownerKey)?.map((r) => r.id) : undefined;
+    const orders = this.policy.ordersBehind(hit.zone, hit.rule.ownerKey)?.map((r) => r.id);
     if (orders && !hit.logOnly) {
       ctx.notes.orders = orders;
+      // The same call feeds /metrics and the transparency report's daily counts: they cannot differ.
       for (const id of orders) this.metrics.orderBlocked.labels(id).inc();
+      this.policy.countBlocked(orders);
     }
     const log = this.config.log;
     if (!log.policy_hits) return;
@@ -356,7 +381,7 @@ export class Verdict {
       }
       if (m) {
         // Early, so /readyz says "policy not loaded yet" during a long load.
-        this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters());
+        this.metricsServer = new MetricsServer(this.metrics, this, () => this.syncCounters(), this.config.metrics.transparency ? this.transparencyPages() : {});
         const at = await this.metricsServer.start(parseEndpoint(m, 9153));
         this.logger.info({ metrics: at }, 'metrics listening');
       }

@@ -35,6 +35,9 @@ import { formatProblem, loadOrders } from './orders/load.js';
 import type { Order } from './orders/schema.js';
 import { nextTransition, orderState } from './orders/state.js';
 import { PolicySet } from './policy.js';
+import type { ScopedSlot } from './policy.js';
+import { ScopePartition } from './orders/scope.js';
+import { BlockedTally } from './orders/tally.js';
 import { PolicyZoneBuilder, zoneOptionsFromConfig } from './zone.js';
 import type { PolicyZone, PolicyZoneOptions } from './zone.js';
 import { soaSerial } from './transfer/zonedata.js';
@@ -45,6 +48,9 @@ import { Ede } from '../dns/constants.js';
 
 /** Node's setTimeout holds at most 2^31-1 ms (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** How often blocked-answer counts go to the audit log (and at stop). */
+const TALLY_FLUSH_MS = 60_000;
 
 export type SourceKind = 'file' | 'primary' | 'orders';
 
@@ -75,6 +81,8 @@ interface Slot {
   built?: PolicyZone;
   status: ZoneStatus;
   secondary?: SecondaryZone;
+  /** The order slot with scoped orders: its zone per client scope class (`built` is class 0's). */
+  scoped?: { partition: ScopePartition; byClass: PolicyZone[] };
 }
 
 export interface PolicyManagerDeps {
@@ -135,8 +143,15 @@ export class PolicyManager {
   private audit: AuditLog | undefined;
   /** The orders last loaded (for metrics and explanations). */
   orders: Order[] = [];
-  /** Rule owner key -> orders behind it, for the rules of the compiled order zone. */
+  /** Rule owner key -> orders behind it, for the rules of the compiled order zone (class 0's). */
   orderRefs: Map<string, OrderRef[]> = new Map();
+  /** The same for every order zone built (one per scope class). */
+  private refsByZone = new WeakMap<PolicyZone, Map<string, OrderRef[]>>();
+  /** Last serial and hash of each scope class's zone, by its orders (class 0: `orderSerial`). */
+  private classSerials = new Map<string, SerialState>();
+  /** Blocked answers per order and day (transparency report), written to the audit log. */
+  readonly blocked: BlockedTally;
+  private tallyTimer: NodeJS.Timeout | undefined;
   /** Serialises rebuilds: a reload during a reload runs after it. */
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -144,6 +159,36 @@ export class PolicyManager {
   constructor(loaded: LoadedConfig, private readonly deps: PolicyManagerDeps) {
     this.loaded = loaded;
     this.clock = deps.orderClock ?? orderClock(loaded.config);
+    this.blocked = new BlockedTally(loaded.config.orders.timezone);
+  }
+
+  /** Is `zone` compiled from court orders (for any scope class)? */
+  isOrdersZone(zone: PolicyZone): boolean {
+    return this.refsByZone.has(zone);
+  }
+
+  /** The orders behind a rule of an order zone, earliest decision first. */
+  ordersBehind(zone: PolicyZone, ownerKey: string): OrderRef[] | undefined {
+    return this.refsByZone.get(zone)?.get(ownerKey);
+  }
+
+  /** Count one blocked answer under `orders` (the caller increments verdict_order_blocked_total alike). */
+  countBlocked(orders: readonly string[]): void {
+    this.blocked.count(orders, this.clock());
+  }
+
+  /** Write the blocked-answer counts not yet in the audit log (every minute, and at stop). */
+  flushBlocked(): void {
+    const file = this.loaded.config.orders.audit_log;
+    const counts = this.blocked.take();
+    if (!file || counts.length === 0) return;
+    try {
+      this.audit ??= new AuditLog(resolve(this.loaded.baseDir, file));
+      const at = this.clock();
+      for (const c of counts) this.audit.record({ type: 'blocked-answers', at, ...c });
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message, file }, 'cannot write the blocked-answer counts to the order audit log');
+    }
   }
 
   /** The policy in force; stages call this once per query. */
@@ -177,6 +222,8 @@ export class PolicyManager {
     await Promise.all(this.slots.filter((s) => s.secondary && !s.built).map((s) => s.secondary!.idle()));
     this.swap();
     this.watchFiles();
+    this.tallyTimer = setInterval(() => this.flushBlocked(), TALLY_FLUSH_MS);
+    this.tallyTimer.unref();
   }
 
   /** SIGHUP / `verdict ctl reload`: rebuild from a new config; failed zones keep their previous version. */
@@ -196,7 +243,10 @@ export class PolicyManager {
           old.delete(nameKey(s.name));
           continue;
         }
-        if (prev) s.built = prev.built;
+        if (prev) {
+          s.built = prev.built;
+          if (prev.scoped) s.scoped = prev.scoped;
+        }
         if (s.kind !== 'primary') await this.buildSlot(s);
       }
       for (const gone of old.values()) gone.secondary?.stop();
@@ -247,6 +297,8 @@ export class PolicyManager {
 
   stop(): void {
     this.stopped = true;
+    clearInterval(this.tallyTimer);
+    this.flushBlocked();
     clearTimeout(this.orderTimer);
     clearTimeout(this.watchTimer);
     for (const w of this.watchers) w.close();
@@ -268,8 +320,16 @@ export class PolicyManager {
   /** Assemble the set from what each slot holds now, and swap. */
   private swap(): void {
     const zones: PolicyZone[] = [];
-    for (const s of this.slots) if (s.built && !s.status.expired) zones.push(s.built);
-    this.set = new PolicySet(zones);
+    let scoped: ScopedSlot | undefined;
+    for (const s of this.slots) {
+      if (!s.built || s.status.expired) continue;
+      if (s.scoped) {
+        const p = s.scoped.partition;
+        scoped = { index: zones.length, classOf: (addr) => p.classOf(addr), byClass: s.scoped.byClass };
+      }
+      zones.push(s.built);
+    }
+    this.set = new PolicySet(zones, scoped);
     this.deps.onSwap?.(this.set);
   }
 
@@ -325,48 +385,73 @@ export class PolicyManager {
   private async buildOrders(s: Slot): Promise<void> {
     const cfg = this.loaded.config;
     const now = this.clock();
-    const result = await loadOrders(cfg.orders.files, this.loaded.baseDir, { timezone: cfg.orders.timezone, now });
+    const result = await loadOrders(cfg.orders.files, this.loaded.baseDir, { timezone: cfg.orders.timezone, networks: cfg.orders.networks, now });
     for (const w of result.warnings) this.deps.logger.warn({ order: w.orders, where: `${w.file}:${w.line}` }, formatProblem(w));
     if (result.errors.length) throw new Error(result.errors.map(formatProblem).join('\n'));
     this.orders = result.orders;
-    const compiled = compileOrdersZone(result.orders, {
-      zone: cfg.orders.zone,
-      now,
-      ...(this.orderSerial ? { previous: this.orderSerial } : {}),
-      ...(cfg.orders.notice_host ? { noticeHost: cfg.orders.notice_host } : {}),
-      ...(cfg.orders.notice_addresses.length ? { noticeAddresses: cfg.orders.notice_addresses } : {}),
-      ...(cfg.orders.serial_file ? { stateFile: resolve(this.loaded.baseDir, cfg.orders.serial_file) } : {}),
-    });
-    for (const p of compiled.problems) this.deps.logger.warn({ zone: s.status.zone }, p);
-    this.orderSerial = { serial: compiled.serial, sha256: compiled.sha256 };
-    const refs = compiled.rules;
-    const explain = (ownerKey: string): { code: number; text: string } | undefined => {
-      const r: OrderRef[] | undefined = refs.get(ownerKey);
-      return r ? { code: Ede.CENSORED, text: edeText(r) } : undefined;
-    };
-    const b = newBuilder(s, explain);
-    const records: ZoneRecord[] = [];
-    parseZoneString(compiled.text, (rr) => {
-      b.add(rr);
-      records.push(rr);
-    }, { origin: s.name, file: `${cfg.orders.zone} (compiled from orders)`, allowInclude: false });
-    s.built = b.build();
-    this.orderRefs = refs;
-    this.record(s, true, { serial: compiled.serial, rules: compiled.entries.length });
-    if (compiled.changed) this.deps.logger.info({ zone: s.status.zone, serial: compiled.serial, orders: compiled.orders, rules: compiled.entries.length }, 'court orders compiled');
-    this.orderMetrics(now, compiled.entries.map((e) => e.refs.map((r) => r.id)));
-    this.auditOrders(now, compiled.serial, compiled.sha256, compiled.orders, compiled.entries.length, compiled.changed);
-    this.publish(s.name, records, compiled.serial);
+    // One zone per client scope class (src/rpz/orders/scope.ts); without scoped orders, one class.
+    const partition = ScopePartition.build(result.orders);
+    const byId = new Map(result.orders.map((o) => [o.id, o]));
+    const byClass: PolicyZone[] = [];
+    const rulesPerOrder = new Map<string, number>();
+    for (const c of partition.classes) {
+      const main = c.index === 0;
+      const key = c.orders.join('\n');
+      const previous = main ? this.orderSerial : this.classSerials.get(key);
+      const compiled = compileOrdersZone(c.orders.map((id) => byId.get(id)!), {
+        zone: cfg.orders.zone,
+        now,
+        ...(previous ? { previous } : {}),
+        ...(cfg.orders.notice_host ? { noticeHost: cfg.orders.notice_host } : {}),
+        ...(cfg.orders.notice_addresses.length ? { noticeAddresses: cfg.orders.notice_addresses } : {}),
+        ...(main && cfg.orders.serial_file ? { stateFile: resolve(this.loaded.baseDir, cfg.orders.serial_file) } : {}),
+      });
+      for (const p of compiled.problems) this.deps.logger.warn({ zone: s.status.zone }, p);
+      const state = { serial: compiled.serial, sha256: compiled.sha256 };
+      if (main) this.orderSerial = state;
+      else this.classSerials.set(key, state);
+      const refs = compiled.rules;
+      const explain = (ownerKey: string): { code: number; text: string } | undefined => {
+        const r: OrderRef[] | undefined = refs.get(ownerKey);
+        return r ? { code: Ede.CENSORED, text: edeText(r) } : undefined;
+      };
+      const b = newBuilder(s, explain);
+      const records: ZoneRecord[] = [];
+      parseZoneString(compiled.text, (rr) => {
+        b.add(rr);
+        records.push(rr);
+      }, { origin: s.name, file: `${cfg.orders.zone} (compiled from orders${main ? '' : `, scope ${c.prefixes.join(' ')}`})`, allowInclude: false });
+      const zone = b.build();
+      this.refsByZone.set(zone, refs);
+      byClass.push(zone);
+      const perOrder = new Map<string, number>();
+      for (const e of compiled.entries) for (const r of e.refs) perOrder.set(r.id, (perOrder.get(r.id) ?? 0) + 1);
+      for (const [id, n] of perOrder) rulesPerOrder.set(id, Math.max(n, rulesPerOrder.get(id) ?? 0));
+      const scope = main ? {} : { scope: c.prefixes };
+      if (compiled.changed) this.deps.logger.info({ zone: s.status.zone, ...scope, serial: compiled.serial, orders: compiled.orders, rules: compiled.entries.length }, 'court orders compiled');
+      if (main) {
+        s.built = zone;
+        this.orderRefs = refs;
+        this.record(s, true, { serial: compiled.serial, rules: compiled.entries.length });
+        this.auditOrders(now, compiled.serial, compiled.sha256, compiled.orders, compiled.entries.length, compiled.changed);
+        // Secondaries get the zone of clients outside every scope (docs/ORDERS-SCOPE.md).
+        this.publish(s.name, records, compiled.serial);
+      } else if (compiled.changed) {
+        this.auditCompiled(now, compiled.serial, compiled.sha256, compiled.orders, compiled.entries.length, c.prefixes);
+      }
+    }
+    if (partition.scoped) s.scoped = { partition, byClass };
+    else delete s.scoped;
+    this.orderMetrics(now, rulesPerOrder);
     this.armOrderTimer(now);
   }
 
-  private orderMetrics(now: Date, ruleOrders: string[][]): void {
+  /** `counts`: rules in force per order (in the scope class zone where it has the most). */
+  private orderMetrics(now: Date, counts: Map<string, number>): void {
     const m = this.deps.metrics;
     if (!m) return;
     m.orderActiveRules.reset();
     m.orderExpiry.reset();
-    const counts = new Map<string, number>();
-    for (const ids of ruleOrders) for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
     for (const o of this.orders) {
       m.orderActiveRules.labels(o.id).set(counts.get(o.id) ?? 0);
       m.orderExpiry.labels(o.id).set((o.expiresAt.getTime() - now.getTime()) / 1000);
@@ -382,6 +467,18 @@ export class PolicyManager {
       this.auditSnapshot = snapshot;
       for (const e of events) this.audit.record(e);
       if (changed || events.length) this.audit.record({ type: 'compiled', at: now, zone: this.loaded.config.orders.zone, serial, sha256, orders: ids, rules });
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message, file }, 'cannot write the order audit log');
+    }
+  }
+
+  /** The `compiled` audit event of a scope class's zone (class 0's is written by auditOrders). */
+  private auditCompiled(now: Date, serial: number, sha256: string, ids: string[], rules: number, scope: string[]): void {
+    const file = this.loaded.config.orders.audit_log;
+    if (!file) return;
+    try {
+      this.audit ??= new AuditLog(resolve(this.loaded.baseDir, file));
+      this.audit.record({ type: 'compiled', at: now, zone: this.loaded.config.orders.zone, serial, sha256, orders: ids, rules, scope });
     } catch (e) {
       this.deps.logger.error({ err: (e as Error).message, file }, 'cannot write the order audit log');
     }
@@ -567,7 +664,7 @@ export async function checkPolicy(loaded: LoadedConfig): Promise<{ lines: string
         lines.push(`${fqdn(z.name)}: from primary ${z.primary} (transferred at start)`);
       } else {
         const now = orderClock(cfg)();
-        const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, now });
+        const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, networks: cfg.orders.networks, now });
         for (const w of result.warnings) lines.push(`warning: ${formatProblem(w)}`);
         for (const e of result.errors) errors.push(formatProblem(e));
         if (!result.errors.length) {

@@ -69,7 +69,27 @@ export interface AfterInput {
   pending?: PolicyHit;
   /** `before()` already checked (and reported) client-ip and QNAME triggers for the query name. */
   firstNameChecked?: boolean;
+  /** The client's scope class, when the caller has it (`clientClass`); else computed from `client`. */
+  scopeClass?: number;
 }
+
+/**
+ * A zone that depends on who asks (court orders with `applies_to`,
+ * src/rpz/orders/scope.ts): one zone per client scope class, chosen by one
+ * longest-prefix match on the client address, so a query still does one name
+ * lookup per zone slot.
+ */
+export interface ScopedSlot {
+  /** Index in the set's zones of the slot that varies. */
+  index: number;
+  /** The class of a client address (4 or 16 bytes); 0 for clients outside every scope. */
+  classOf(addr: Uint8Array): number;
+  /** The slot's zone for each class; `[0]` is the one given in `zones`. */
+  byClass: readonly PolicyZone[];
+}
+
+/** Client addresses whose scope class is remembered (then forgotten all at once). */
+const CLASS_MEMO_MAX = 65_536;
 
 const NONE: PolicyOutcome = Object.freeze({ logged: Object.freeze([]) as unknown as PolicyHit[] });
 
@@ -85,20 +105,59 @@ export class PolicySet {
   private readonly anyQname: boolean;
   private readonly anyNs: boolean;
   private readonly probe = new NameProbe();
+  /** Per scope class, the zones a client of that class sees (absent: no scoped slot). */
+  private readonly classZones?: readonly (readonly PolicyZone[])[];
+  private readonly classOf?: (addr: Uint8Array) => number;
+  private readonly classMemo = new Map<string, number>();
 
-  constructor(zones: readonly PolicyZone[]) {
+  constructor(zones: readonly PolicyZone[], scoped?: ScopedSlot) {
     this.zones = Object.freeze([...zones]);
+    let every: readonly PolicyZone[] = this.zones;
+    if (scoped && scoped.byClass.length > 1) {
+      this.classZones = scoped.byClass.map((z) => {
+        const list = [...this.zones];
+        list[scoped.index] = z;
+        return Object.freeze(list);
+      });
+      this.classOf = scoped.classOf;
+      every = [...this.zones, ...scoped.byClass];
+    }
     this.postBefore = [];
     let seen = false;
-    for (const z of this.zones) {
+    for (let i = 0; i < this.zones.length; i++) {
       this.postBefore.push(seen);
-      seen ||= z.hasPostTriggers;
+      seen ||= this.zones[i]!.hasPostTriggers || (this.classZones?.some((c) => c[i]!.hasPostTriggers) ?? false);
     }
     this.postBefore.push(seen);
     this.hasPostTriggers = seen;
-    this.anyClientIp = this.zones.some((z) => z.hasClientIp);
-    this.anyQname = this.zones.some((z) => z.hasQname);
-    this.anyNs = this.zones.some((z) => z.hasNsdname || z.hasNsip);
+    this.anyClientIp = every.some((z) => z.hasClientIp);
+    this.anyQname = every.some((z) => z.hasQname);
+    this.anyNs = every.some((z) => z.hasNsdname || z.hasNsip);
+  }
+
+  /** Some zone depends on the client's scope class. */
+  get scoped(): boolean {
+    return this.classZones !== undefined;
+  }
+
+  /** The client's scope class: 0 when nothing is scoped or the address is unknown. */
+  clientClass(client: string | undefined): number {
+    if (!this.classOf || !client) return 0;
+    // Clients come back: remember their class rather than parse the address text per query
+    // (parsing cost about 1 us a query; bounded, and dropped with the set at each swap).
+    let c = this.classMemo.get(client);
+    if (c === undefined) {
+      const b = ipToBytes(client);
+      c = b ? this.classOf(b) : 0;
+      if (this.classMemo.size >= CLASS_MEMO_MAX) this.classMemo.clear();
+      this.classMemo.set(client, c);
+    }
+    return c;
+  }
+
+  /** The zones a client of class `cls` sees, in precedence order. */
+  zonesFor(cls: number): readonly PolicyZone[] {
+    return this.classZones?.[cls] ?? this.zones;
   }
 
   get isEmpty(): boolean {
@@ -114,15 +173,19 @@ export class PolicySet {
     return this.postBefore[Math.min(i, this.postBefore.length - 1)]!;
   }
 
-  /** Before recursion: client-ip, then QNAME, zone by zone. */
-  before(client: string | undefined, qname: Name): PolicyOutcome {
+  /**
+   * Before recursion: client-ip, then QNAME, zone by zone, in the zones of
+   * the client's scope class (`cls`, computed from `client` when not given).
+   */
+  before(client: string | undefined, qname: Name, cls?: number): PolicyOutcome {
     if (this.zones.length === 0) return NONE;
+    const zones = this.classZones ? this.zonesFor(cls ?? this.clientClass(client)) : this.zones;
     const addr = this.anyClientIp && client ? ipToBytes(client) : undefined;
     const probe = this.probe;
     const named = this.anyQname && probe.prepare(qname);
     let logged: PolicyHit[] | undefined;
-    for (let i = 0; i < this.zones.length; i++) {
-      const z = this.zones[i]!;
+    for (let i = 0; i < zones.length; i++) {
+      const z = zones[i]!;
       let rule: PolicyRule | undefined;
       let matched = '';
       if (addr && z.hasClientIp) {
@@ -152,6 +215,7 @@ export class PolicySet {
   after(input: AfterInput): PolicyOutcome {
     if (this.zones.length === 0) return NONE;
     const { names, answers, pending } = input;
+    const zones = this.classZones ? this.zonesFor(input.scopeClass ?? this.clientClass(input.client)) : this.zones;
     let logged: PolicyHit[] | undefined;
     const addr = this.anyClientIp && input.client && !input.firstNameChecked ? ipToBytes(input.client) : undefined;
     for (let k = 0; k < names.length; k++) {
@@ -161,9 +225,9 @@ export class PolicySet {
       const addresses = this.hasPostTriggers ? answerAddresses(answers, name) : [];
       let ns: Delegations | undefined;
       let nsProbes: NameProbe[] | undefined;
-      for (let i = 0; i < this.zones.length; i++) {
+      for (let i = 0; i < zones.length; i++) {
         if (k === 0 && pending && i === pending.zoneIndex) return { hit: pending, logged: logged ?? [] };
-        const z = this.zones[i]!;
+        const z = zones[i]!;
         let rule: PolicyRule | undefined;
         let matched = '';
         if (!preChecked) {

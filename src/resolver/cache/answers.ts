@@ -27,14 +27,16 @@ const expiresOf = (e: AnswerEntry): number => u48(e, e.length - 6);
 /** Length of the reply at the start of the entry. */
 export const replyLength = (e: AnswerEntry): number => e.length - 14 - 2 * ttlCount(e);
 
-export function answerKey(q: Message): string {
+/** `scopeClass`: the client's class under scoped court orders (PolicySet.clientClass), 0 otherwise. */
+export function answerKey(q: Message, scopeClass = 0): string {
   const question = q.questions[0]!;
-  return answerKeyOf(nameKey(question.name), question.type, (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0) | (q.ad ? 8 : 0));
+  return answerKeyOf(nameKey(question.name), question.type, (q.edns ? 1 : 0) | (q.edns?.do ? 2 : 0) | (q.cd ? 4 : 0) | (q.ad ? 8 : 0) | (scopeClass << 4));
 }
 
 /**
  * The key from its parts, for callers that read them off the wire (the fast path):
- * `nameKey` of the question name, QTYPE, and bits 1 = EDNS, 2 = DO, 4 = CD, 8 = AD (each changes the reply: RRSIGs, bogus data, the AD bit).
+ * `nameKey` of the question name, QTYPE, and bits 1 = EDNS, 2 = DO, 4 = CD, 8 = AD (each changes the reply: RRSIGs, bogus data, the AD bit),
+ * and above them the client's scope class (scoped court orders may answer classes differently).
  */
 export function answerKeyOf(nameKey: string, qtype: number, bits: number): string {
   return nameKey + '/' + qtype + '/' + bits;

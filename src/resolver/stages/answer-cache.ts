@@ -12,7 +12,9 @@ export class AnswerCacheStage implements Stage {
     const q = ctx.query!;
     // A policy hit waiting for recursion (RPZ qname-wait-recurse) must see the resolution.
     if (!q.rd || ctx.notes.skipAnswerCache) return 'next';
-    const key = answerKey(q);
+    // Scoped court orders: clients of different scope classes may get different answers
+    // (a CNAME chain into a name blocked for one class only), so each class has its own entries.
+    const key = answerKey(q, (ctx.notes.scopeClass as number | undefined) ?? 0);
     const wire = this.cache.reply(key, ctx.raw, q.questions[0]!.name, ctx.maxSize);
     if (wire) {
       ctx.wire = wire;

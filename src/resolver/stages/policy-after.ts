@@ -70,6 +70,7 @@ export class PolicyAfterStage implements Stage {
       ...(this.delegations ? { delegations: this.delegations } : {}),
       ...(pending ? { pending } : {}),
       firstNameChecked: checked,
+      ...(set.scoped ? { scopeClass: (ctx.notes[NOTE.scopeClass] as number | undefined) ?? set.clientClass(ctx.client.address) } : {}),
     });
     for (const h of out.logged) reportHit(ctx, h, this.opts.onHit);
     const hit = out.hit;

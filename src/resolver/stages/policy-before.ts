@@ -56,6 +56,8 @@ export const NOTE = {
   rewritten: 'rewritten',
   /** `HitNote` of the applied hit (else of the first log-only one); all log-only ones are in `rpzLogOnly`. */
   rpz: 'rpz',
+  /** The client's scope class (scoped court orders): the answer cache keeps one answer per class. */
+  scopeClass: 'scopeClass',
 } as const;
 
 /** Shared by both stages: report a hit and record it in the notes. */
@@ -119,10 +121,12 @@ export class PolicyBeforeStage implements Stage {
     const set = this.current();
     ctx.notes[NOTE.policy] = set;
     if (set.isEmpty) return 'next';
+    const cls = set.scoped ? set.clientClass(ctx.client.address) : 0;
+    if (cls !== 0) ctx.notes[NOTE.scopeClass] = cls;
     const q = ctx.query!;
     if ((this.opts.recursiveOnly ?? true) && !q.rd) return 'next';
     const question = q.questions[0]!;
-    const out = set.before(ctx.client.address, question.name);
+    const out = set.before(ctx.client.address, question.name, cls);
     ctx.notes[NOTE.checked] = true;
     for (const h of out.logged) reportHit(ctx, h, this.opts.onHit);
     const hit = out.hit;

@@ -26,8 +26,10 @@ export type AuditEvent =
   | { type: 'activated' | 'expired' | 'suspended' | 'lifted' | 'pending' | 'draft'; at: Date; order: string; from?: OrderStateName; note?: string }
   /** A file that failed to load; the previous version (if any) stays in force. */
   | { type: 'rejected'; at: Date; file: string; errors: string[] }
-  /** A new zone was compiled. */
-  | { type: 'compiled'; at: Date; zone: string; serial: number; sha256: string; orders: string[]; rules: number };
+  /** A new zone was compiled (`scope`: the client prefixes of a scope class's zone, issue 17). */
+  | { type: 'compiled'; at: Date; zone: string; serial: number; sha256: string; orders: string[]; rules: number; scope?: string[] }
+  /** Answers blocked under an order on one day since the previous such event (a delta: sum them). */
+  | { type: 'blocked-answers'; at: Date; order: string; day: string; answers: number };
 
 export interface AuditLine {
   ts: string;

@@ -28,6 +28,8 @@ import type { z } from 'zod';
 import { MIB, nestingProblem, readTextBoundedAsync, toJSBounded, YamlLimitError } from '../../config/yaml-limits.js';
 import { normalizeDomainName, orderFileSchema } from './schema.js';
 import type { DeclaredStatus, Order, OrderAction, OrderFile, SourcePos, StatusChange } from './schema.js';
+import { resolveNetworkSets, resolveScope } from './scope.js';
+import type { NetworkSets } from './scope.js';
 import { addDays, addMonths, formatInZone, isCalendarDate, isTimeZone, orderState, zonedMidnight } from './state.js';
 
 export const DEFAULT_TIMEZONE = 'Europe/Paris';
@@ -59,6 +61,8 @@ export function formatProblem(p: OrderProblem): string {
 export interface ParseOptions {
   /** Time zone for orders without `timezone` (config `orders.timezone`). Default Europe/Paris. */
   timezone?: string;
+  /** `orders.networks`: the sets `applies_to` and `except` may name (issue 17). */
+  networks?: NetworkSets;
 }
 
 export interface ParsedOrder {
@@ -275,6 +279,10 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
   });
 
   if (f.amends !== undefined && f.amends === f.id) err(['amends'], 'an order cannot amend itself', 'amends');
+
+  // --- scope (issue 17): applies_to / except -> prefixes
+  const scoped = resolveScope(f.applies_to, f.except, opts.networks ?? {});
+  for (const e of scoped.errors) err([e.key, e.index], e.message, 'scope');
   if (errors.length) return { errors, warnings };
 
   const activeFrom = zonedMidnight(effectiveDate, timezone);
@@ -299,6 +307,8 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
     ...(f.amends !== undefined ? { amends: f.amends } : {}),
     example: f.example,
     ...(f.notes !== undefined ? { notes: f.notes } : {}),
+    ...(scoped.scope ? { scope: scoped.scope } : {}),
+    publishNames: f.publish_names,
     source: {
       id: loc.at(['id']),
       ...(f.amends !== undefined ? { amends: loc.at(['amends']) } : {}),
@@ -450,6 +460,10 @@ export async function loadOrders(patterns: string[], baseDir: string, opts: Load
     errors.push(...r.errors);
     warnings.push(...r.warnings);
     if (r.order) parsed.push(r.order);
+  }
+  // A bad prefix in orders.networks would silently narrow every order naming the set: an error.
+  for (const message of resolveNetworkSets(opts.networks ?? {}).errors) {
+    errors.push({ code: 'networks', file: 'config', line: 0, column: 0, path: '', message });
   }
   const set = checkOrderSet(parsed, now);
   return { files, orders: set.orders, errors: [...errors, ...set.errors], warnings: [...warnings, ...set.warnings] };

@@ -9,6 +9,8 @@ import type { OrderSetResult } from './load.js';
 import { actionToText, normalizeDomainName } from './schema.js';
 import type { Order } from './schema.js';
 import { formatInZone, orderState } from './state.js';
+import { ipToBytes } from '../../resolver/acl.js';
+import { appliesToClient, scopeReason } from './scope.js';
 import type { OrderState, OrderStateName } from './state.js';
 
 export interface OrderRow {
@@ -84,10 +86,15 @@ export interface NameMatch {
   state: OrderStateName;
   enforced: boolean;
   reason: string;
+  /** With a client: whether the order applies to it (`applies_to` / `except`), and why. */
+  appliesToClient?: boolean;
+  scope?: string;
 }
 
 export interface Explanation {
   name: string;
+  /** The client judged for (scoped orders), when one was given. */
+  client?: string;
   at: string;
   blocked: boolean;
   /** The rule that matches now (RPZ: the exact owner first, then the closest wildcard). */
@@ -126,12 +133,19 @@ function matchRule(name: string, rules: readonly CompiledRule[]): CompiledRule |
  * them), and the order's state. The rule shown is what the compiled zone
  * does with the name at `now`.
  */
-export function explainName(name: string, orders: readonly Order[], now: Date, opts: { zone?: string; noticeHost?: string } = {}): Explanation {
+export function explainName(name: string, orders: readonly Order[], now: Date, opts: { zone?: string; noticeHost?: string; client?: string } = {}): Explanation {
   const at = now.toISOString();
   const n = normalizeDomainName(name);
   if ('error' in n) {
     return { name, at, blocked: false, matches: [], text: `${name}: ${n.error}\n` };
   }
+  // With a client, only the orders that apply to it make its rules (as the server's scope class zone).
+  const client = opts.client;
+  const addr = client !== undefined ? ipToBytes(client) : undefined;
+  if (client !== undefined && !addr) {
+    return { name: n.name, client, at, blocked: false, matches: [], text: `--client ${JSON.stringify(client)}: not an IPv4 or IPv6 address\n` };
+  }
+  const applying = addr ? orders.filter((o) => appliesToClient(o, addr)) : orders;
   const q = n.name;
   const parents = [q];
   for (let i = q.indexOf('.'); i >= 0; i = q.indexOf('.', i + 1)) parents.push(q.slice(i + 1));
@@ -141,24 +155,29 @@ export function explainName(name: string, orders: readonly Order[], now: Date, o
     if (!listed) continue;
     const coverage: NameMatch['coverage'] = listed === q ? 'exact' : o.includeSubdomains ? 'subdomain' : 'not-covered';
     const s = orderState(o, now);
-    const enforced = coverage !== 'not-covered' && s.state === 'active';
+    const applies = addr ? appliesToClient(o, addr) : true;
+    const enforced = coverage !== 'not-covered' && s.state === 'active' && applies;
+    const scope = addr ? scopeReason(o, client!, addr) : undefined;
     const reason = coverage === 'not-covered'
       ? `lists ${listed} without subdomains (include_subdomains: false); ${q} is not covered`
-      : `${coverage === 'exact' ? `lists ${q}` : `lists ${listed} with its subdomains`}; ${stateReason(o, s)}`;
-    matches.push({ order: o.id, listed, coverage, state: s.state, enforced, reason });
+      : `${coverage === 'exact' ? `lists ${q}` : `lists ${listed} with its subdomains`}; ${stateReason(o, s)}${scope ? `; ${scope}` : o.scope ? `; scoped: applies_to [${o.scope.appliesTo.join(', ') || 'every client'}]${o.scope.except.length ? `, except [${o.scope.except.join(', ')}]` : ''} (give --client ADDR)` : ''}`;
+    matches.push({ order: o.id, listed, coverage, state: s.state, enforced, reason, ...(addr ? { appliesToClient: applies, scope: scope! } : {}) });
   }
   const zone = opts.zone ?? DEFAULT_ORDERS_ZONE;
-  const rule = matchRule(q, computeRules(orders, now, { zone, ...(opts.noticeHost ? { noticeHost: opts.noticeHost } : {}) }));
-  const lines = [`${q} at ${at}:`];
+  const rule = matchRule(q, computeRules(applying, now, { zone, ...(opts.noticeHost ? { noticeHost: opts.noticeHost } : {}) }));
+  const lines = [`${q}${client !== undefined ? ` for client ${client}` : ''} at ${at}:`];
   if (rule) {
     lines.push(`  BLOCKED by rule ${rule.owner}.${zone} (${actionToText(rule.action)})`);
     lines.push(`  EDE 16 (Censored): ${edeText(rule.refs)}`);
   } else {
-    lines.push(matches.length ? '  not blocked: no order covering it is in force' : '  not blocked: not listed in any order (nor is any parent domain)');
+    lines.push(!matches.length ? '  not blocked: not listed in any order (nor is any parent domain)'
+      : addr && matches.some((m) => m.coverage !== 'not-covered' && m.state === 'active')
+        ? `  not blocked for ${client}: no order covering it in force applies to this client`
+        : '  not blocked: no order covering it is in force');
   }
   for (const m of matches) lines.push(`  - ${m.order}: ${m.reason}`);
   return {
-    name: q, at, blocked: rule !== undefined,
+    name: q, ...(client !== undefined ? { client } : {}), at, blocked: rule !== undefined,
     ...(rule ? { rule: { owner: `${rule.owner}.${zone}`, action: actionToText(rule.action), orders: rule.refs.map((r) => r.id), ede: edeText(rule.refs) } } : {}),
     matches, text: lines.join('\n') + '\n',
   };

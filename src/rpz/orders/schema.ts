@@ -43,6 +43,7 @@
  */
 import { z } from 'zod';
 import { domainToASCII, domainToUnicode } from 'node:url';
+import type { Prefix } from '../cidrtrie.js';
 
 export const ORDER_STATUSES = ['active', 'suspended', 'lifted'] as const;
 export type DeclaredStatus = (typeof ORDER_STATUSES)[number];
@@ -74,8 +75,25 @@ const domainItem = z.union(
   { error: 'expected a domain name or { label, variants: [...] }' },
 );
 
+// ---------------------------------------------------------------- scope and publication (issue 17)
+/**
+ * Keys an order (and a regulator request) may carry about whom it applies to
+ * and what the transparency report publishes. Kept apart so that every kind of
+ * order file spreads the same block into its schema.
+ * - `applies_to`: names of `orders.networks` sets or literal prefixes; absent = every client.
+ * - `except`: the same, never blocked by this order (wins over applies_to).
+ * - `publish_names`: the transparency report lists the order's names (default: only their count).
+ */
+const scopeItem = z.string({ error: 'expected a network set name (orders.networks) or a prefix such as 192.0.2.0/24' }).min(1);
+export const scopeFields = {
+  applies_to: z.array(scopeItem).min(1, 'applies_to lists at least one network set or prefix (leave it out to apply to every client)').optional(),
+  except: z.array(scopeItem).default([]),
+  publish_names: z.boolean().default(false),
+};
+
 /** The file as written (snake_case keys); semantic checks come after, in load.ts. */
 export const orderFileSchema = z.strictObject({
+  ...scopeFields,
   id: z
     .string({ error: 'expected an id (letters, digits, ".", "_", "-")' })
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected an id of letters, digits, ".", "_", "-" (at most 100)'),
@@ -119,6 +137,16 @@ export const orderFileSchema = z.strictObject({
 });
 
 export type OrderFile = z.output<typeof orderFileSchema>;
+
+/** Whom an order applies to: `applies_to` minus `except`, resolved to prefixes. */
+export interface OrderScope {
+  /** As written (set names and prefixes); empty when only `except` is given. */
+  readonly appliesTo: readonly string[];
+  readonly except: readonly string[];
+  /** Resolved `applies_to`; undefined = every client. */
+  readonly include?: readonly Prefix[];
+  readonly exclude: readonly Prefix[];
+}
 
 export type OrderAction = { type: 'redirect'; host: string } | { type: 'nxdomain' } | { type: 'nodata' };
 
@@ -168,6 +196,10 @@ export interface Order {
   readonly amends?: string;
   readonly example: boolean;
   readonly notes?: string;
+  /** Client networks it applies to (issue 17); absent: every client. */
+  readonly scope?: OrderScope;
+  /** The transparency report may list `names` (else only their count). */
+  readonly publishNames: boolean;
   /** Positions for cross-file diagnostics (duplicate ids, names in two orders). */
   readonly source: {
     readonly id: SourcePos;
