@@ -11,6 +11,7 @@ command -v unbound >/dev/null || need+=(unbound)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
 command -v ldns-signzone >/dev/null || need+=(ldnsutils)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

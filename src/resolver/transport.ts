@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage, makeQuery } from '../dns/message.js';
 import type { Message } from '../dns/message.js';
 import type { Name } from '../dns/name.js';
 import { randomizeCase } from '../dns/name.js';
+import { DotClient } from './dot-client.js';
 
 export interface UpstreamQuestion {
   address: string;
@@ -24,6 +25,10 @@ export interface UpstreamQuestion {
   name: Name;
   type: number;
   timeoutMs: number;
+  /** Recursion desired: set for forwarders (forward zones), never for authoritative servers. */
+  rd?: boolean;
+  /** DNS over TLS (RFC 7858) instead of UDP/TCP, to a forwarder that offers it. */
+  tls?: { servername?: string; ca?: Buffer };
 }
 
 export interface UpstreamReply {
@@ -75,6 +80,8 @@ export class NetTransport implements Transport {
   readonly stats: TransportStats = { queries: 0, timeouts: 0, mismatched: 0, tcpFallbacks: 0, ednsFallbacks: 0 };
   /** Servers that rejected EDNS: asked without it from then on (bounded). */
   private readonly noEdns = new Set<string>();
+  /** Connections to DNS-over-TLS forwarders, reused across queries. */
+  readonly dot = new DotClient();
 
   constructor(private readonly ednsUdpSize = 1232) {}
 
@@ -82,30 +89,40 @@ export class NetTransport implements Transport {
     const port = q.port ?? 53;
     const sentName = randomizeCase(q.name, random(8));
     const useEdns = !this.noEdns.has(q.address);
+    const rd = q.rd ?? false;
     const started = performance.now();
-    let reply = await this.udp(q.address, port, sentName, q.type, useEdns, q.timeoutMs);
+    if (q.tls) {
+      this.stats.queries++;
+      const id = random(2).readUInt16BE(0);
+      const message = await this.dot.query(q.address, port, q.tls, id, this.queryBytes(id, sentName, q.type, true, rd), sentName, q.type, q.timeoutMs).catch((e: unknown) => {
+        if ((e as UpstreamError).code === 'VERDICT_ERR_TIMEOUT') this.stats.timeouts++;
+        throw e;
+      });
+      return { message, rttMs: performance.now() - started, sentName, tcp: true };
+    }
+    let reply = await this.udp(q.address, port, sentName, q.type, useEdns, q.timeoutMs, rd);
     let tcp = false;
     if (useEdns && (reply.rcode === Rcode.FORMERR || reply.rcode === Rcode.NOTIMP) && !reply.edns) {
       // RFC 6891 7: a server that does not understand OPT; ask again without it.
       this.stats.ednsFallbacks++;
       if (this.noEdns.size > 10_000) this.noEdns.clear();
       this.noEdns.add(q.address);
-      reply = await this.udp(q.address, port, sentName, q.type, false, q.timeoutMs);
+      reply = await this.udp(q.address, port, sentName, q.type, false, q.timeoutMs, rd);
     }
     if (reply.tc) {
       this.stats.tcpFallbacks++;
-      reply = await this.tcp(q.address, port, sentName, q.type, !this.noEdns.has(q.address), q.timeoutMs);
+      reply = await this.tcp(q.address, port, sentName, q.type, !this.noEdns.has(q.address), q.timeoutMs, rd);
       tcp = true;
     }
     return { message: reply, rttMs: performance.now() - started, sentName, tcp };
   }
 
-  private queryBytes(id: number, name: Name, type: number, edns: boolean): Buffer {
+  private queryBytes(id: number, name: Name, type: number, edns: boolean, rd: boolean): Buffer {
     // DO on every query (RFC 4035 4.1): the validator needs the signatures, and DO clients get them.
-    return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
+    return encodeMessage(makeQuery(id, name, type, { rd, edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
   }
 
-  private async udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private async udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number, rd: boolean): Promise<Message> {
     this.stats.queries++;
     const id = random(2).readUInt16BE(0);
     const family = isIP(address) === 6 ? 'udp6' : 'udp4';
@@ -135,7 +152,7 @@ export class NetTransport implements Transport {
     try {
       // exclusive: in a cluster worker a shared bind would go through the primary process (server.workers).
       await sock.bind({ port: 0, exclusive: true });
-      await sock.send(this.queryBytes(id, name, type, edns), port, address);
+      await sock.send(this.queryBytes(id, name, type, edns, rd), port, address);
       const r = await done;
       if (r instanceof Error) {
         if ((r as UpstreamError).code === 'VERDICT_ERR_TIMEOUT') this.stats.timeouts++;
@@ -151,10 +168,10 @@ export class NetTransport implements Transport {
     }
   }
 
-  private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number, rd: boolean): Promise<Message> {
     this.stats.queries++;
     const id = random(2).readUInt16BE(0);
-    const q = this.queryBytes(id, name, type, edns);
+    const q = this.queryBytes(id, name, type, edns, rd);
     return new Promise((resolve, reject) => {
       const sock = new Socket();
       let buf = Buffer.alloc(0);
