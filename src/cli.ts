@@ -106,9 +106,11 @@ async function check(args: string[]): Promise<number> {
   const loaded = loadConfig(file);
   const report = await checkPolicy(loaded);
   const dnssec = checkDnssecConfig(loaded);
-  for (const line of [...report.lines, ...dnssec.lines]) process.stdout.write(line + '\n');
-  for (const line of [...report.errors, ...dnssec.errors]) process.stderr.write(line + '\n');
-  if (report.errors.length || dnssec.errors.length) return 1;
+  const { checkRoutes } = await import('./resolver/routes.js');
+  const routes = checkRoutes(loaded.config, loaded.baseDir, loaded.file);
+  for (const line of [...report.lines, ...dnssec.lines, ...routes.lines]) process.stdout.write(line + '\n');
+  for (const line of [...report.errors, ...dnssec.errors, ...routes.errors]) process.stderr.write(line + '\n');
+  if (report.errors.length || dnssec.errors.length || routes.errors.length) return 1;
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { nameFromText } from '../dns/name.js';
+import { parseEndpoint } from './endpoint.js';
 
 const endpoint = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/, 'expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT');
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/[0-9]{1,3})?$/, 'expected an address or CIDR prefix such as 192.0.2.0/24');
@@ -27,6 +28,64 @@ const domainName = z.string().min(1).superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: `not a domain name: ${(e as Error).message}` });
   }
 });
+
+/** A server of a forward or stub zone: "ADDRESS" or "ADDRESS:PORT", IPv6 in brackets with a port. */
+const serverAddress = z.string().superRefine((s, ctx) => {
+  try {
+    parseEndpoint(s, 53);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not an IP address with an optional port: ${JSON.stringify(s)} (expected 192.0.2.53, 192.0.2.53:5300, 2001:db8::53 or [2001:db8::53]:5300)` });
+  }
+});
+
+const forwardZone = z.strictObject({
+  name: domainName,
+  addresses: z.array(serverAddress).min(1),
+  /** Resolve from the root when every forwarder fails (BIND's `forward first`); false: SERVFAIL. */
+  first: z.boolean().default(false),
+  /** DNS over TLS (RFC 7858), port 853 unless given; the certificate is verified. */
+  tls: z.boolean().default(false),
+  /** The name the forwarders' certificate must carry (absent: their IP address must be in it). */
+  tls_name: z.string().min(1).optional(),
+  /** PEM file of the CAs that sign the forwarders' certificates (absent: the system's CAs). */
+  tls_ca_file: z.string().min(1).optional(),
+}).refine((f) => f.tls || (f.tls_name === undefined && f.tls_ca_file === undefined), 'tls_name and tls_ca_file need tls: true');
+
+const stubZone = z.strictObject({
+  name: domainName,
+  addresses: z.array(serverAddress).min(1),
+});
+
+/** Locally served zones (src/resolver/local-zones.ts); `defaults: false` switches every family off. */
+const localZones = z.strictObject({
+  defaults: z.boolean().default(true),
+  reverse: z.boolean().default(true),
+  shared_address: z.boolean().default(true),
+  localhost: z.boolean().default(true),
+  invalid: z.boolean().default(true),
+  /** Off by default, unlike Unbound: test. names serve private test setups (RFC 6761 6.2), this project's own included. */
+  test: z.boolean().default(false),
+  onion: z.boolean().default(true),
+  home_arpa: z.boolean().default(true),
+});
+
+/** A zone named twice among forward and stub zones is a mistake, not a precedence rule. */
+function uniqueZones(r: { forward_zones: { name: string }[]; stub_zones: { name: string }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  const check = (list: { name: string }[], key: string) => list.forEach((z, i) => {
+    let k: string;
+    try {
+      k = nameFromText(z.name.endsWith('.') ? z.name : z.name + '.').toString('latin1').toLowerCase();
+    } catch {
+      return; // reported by the name's own check
+    }
+    const before = seen.get(k);
+    if (before) ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `zone ${z.name} is already configured in ${before}` });
+    else seen.set(k, `${key}[${i}]`);
+  });
+  check(r.forward_zones, 'forward_zones');
+  check(r.stub_zones, 'stub_zones');
+}
 
 export const rpzPolicy = z.union([
   z.enum(['given', 'disabled', 'passthru', 'nxdomain', 'nodata', 'drop', 'tcp-only']),
@@ -102,7 +161,13 @@ export const configSchema = z.strictObject({
       /** "Failure recheck timer": after a failed refresh, stale data answers at once for this long, seconds. */
       failure_recheck_s: z.number().int().min(0).default(30),
     }).prefault({}),
-  }).prefault({}),
+    /** RFC 6303/6761/7686/8375 names answered locally, never sent upstream (docs/LOCAL-ZONES.md). */
+    local_zones: localZones.prefault({}),
+    /** Names at or below `name` are sent, recursion desired, to these resolvers (docs/FORWARDING.md). */
+    forward_zones: z.array(forwardZone).default([]),
+    /** Names at or below `name` are resolved iteratively from these authoritative servers instead of the root. */
+    stub_zones: z.array(stubZone).default([]),
+  }).superRefine(uniqueZones).prefault({}),
   cache: z.strictObject({
     /**
      * Memory for cached data, as Unbound's rrset-cache-size + msg-cache-size: a number of bytes or

@@ -82,6 +82,13 @@ export interface ValidatorOptions<B extends { dnssec: ValidationBudget }> {
   onVerdict?: (v: Verdict) => void;
   /** A bogus step, for the log: which RRset and why. */
   onBogus?: (what: string, ede: Ede) => void;
+  /**
+   * The apex of a forward or stub zone at or above `zone`, if `zone` is one:
+   * such a zone is secure only through a trust anchor or a validated DS from
+   * its parent; anything else (a proof of no DS, a parent that does not know
+   * the name, an upstream failure) makes it insecure, not bogus.
+   */
+  privateZone?: (zone: Name) => boolean;
 }
 
 /** The keys of one zone, or why there are none. */
@@ -343,6 +350,10 @@ export class Validator<B extends { dnssec: ValidationBudget }> {
     } else {
       if (!a.closestAnchor(zone) || zone.length === 1) return insecure();
       const ds = await this.opts.fetch(zone, Type.DS, budget, true);
+      // A private zone (forward or stub) has no chain of trust unless its parent proves a DS (Unbound's domain-insecure, implied).
+      if (this.opts.privateZone?.(zone) && !(ds.kind === 'answer' && ds.security === Security.Secure)) {
+        return insecure(`${nameToText(zone)} is a forward or stub zone without a trust anchor or DS`);
+      }
       if (ds.kind === 'servfail') return bad(EdeCode.DNSKEY_MISSING, `no DS for ${nameToText(zone)}: ${ds.ede.text}`);
       // The DS must come from a zone strictly above (else a child answering for its parent).
       const dsSigner = rrsigsOf(ds.sigs, zone, Type.DS)[0]?.sig.signerName;

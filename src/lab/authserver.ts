@@ -38,6 +38,8 @@ import { DecodeStage } from '../resolver/stages/decode.js';
 import { Pipeline } from '../resolver/pipeline.js';
 import { DnsServer } from '../resolver/server.js';
 
+/** Questions an authoritative stage remembers (AuthoritativeStage.recent). */
+const RECENT_QUESTIONS = 1000;
 /** Most CNAME/DNAME hops followed inside one zone before answering what we have. */
 const MAX_CHAIN = 8;
 /** Largest UDP reply, whatever the client advertises. */
@@ -395,6 +397,8 @@ export interface AuthStageOptions {
 export class AuthoritativeStage implements Stage {
   readonly name = 'authoritative';
   queries = 0;
+  /** The last questions asked (`name/type`, lowercase, at most RECENT_QUESTIONS): tests see what reached a server. */
+  readonly recent: string[] = [];
 
   constructor(private readonly data: AuthData, private readonly opts: AuthStageOptions = {}) {}
 
@@ -402,6 +406,8 @@ export class AuthoritativeStage implements Stage {
     this.queries++;
     const q = ctx.query!;
     const question = q.questions[0]!;
+    if (this.recent.length >= RECENT_QUESTIONS) this.recent.shift();
+    this.recent.push(`${nameToText(question.name).toLowerCase()}/${question.type}`);
     const m = emptyMessage({
       id: q.id, qr: true, opcode: q.opcode, rd: q.rd, cd: q.cd,
       questions: [question], // echoed byte for byte: resolvers check the 0x20 case
@@ -476,6 +482,11 @@ export class AuthServer {
 
   get queries(): number {
     return this.stage.queries;
+  }
+
+  /** The last questions asked, `name/type` (AuthoritativeStage.recent). */
+  get recent(): readonly string[] {
+    return this.stage.recent;
   }
 
   get addresses(): { address: string; port: number; transport: string }[] {

@@ -43,6 +43,9 @@ export class Metrics {
   readonly startupGate: Counter<'outcome'>;
   readonly dnssecValidations: Counter<'result' | 'reason'>;
   readonly aggressiveNsec: Counter<'kind'>;
+  readonly localAnswers: Counter<'zone'>;
+  readonly forwardedQueries: Counter<'zone'>;
+  readonly stubQueries: Counter<'zone'>;
   private readonly queryChildren = new Map<string, { inc(n?: number): void }>();
 
   constructor() {
@@ -64,6 +67,10 @@ export class Metrics {
     this.staleAnswers = new Counter({ name: 'verdict_stale_answers_total', help: 'Client queries answered from expired cache data (serve-stale, RFC 8767).', registers: r });
     this.dnssecValidations = new Counter({ name: 'verdict_dnssec_validations_total', help: 'DNSSEC verdicts on resolution steps (RRsets and negative answers), by result (secure, insecure, bogus) and, for bogus and noted insecure ones, the Extended DNS Error code.', labelNames: ['result', 'reason'], registers: r });
     this.aggressiveNsec = new Counter({ name: 'verdict_dnssec_aggressive_answers_total', help: 'Negative answers synthesised from cached, validated NSEC records (RFC 8198), by kind (nxdomain, nodata).', labelNames: ['kind'], registers: r });
+    // Zone labels come from the config and the built-in table of local zones, never from a query: bounded.
+    this.localAnswers = new Counter({ name: 'verdict_local_answers_total', help: 'Resolution steps answered by a locally served zone (RFC 6303, 6761, 7686, 8375), by zone.', labelNames: ['zone'], registers: r });
+    this.forwardedQueries = new Counter({ name: 'verdict_forwarded_queries_total', help: 'Queries sent to the forwarders of a forward zone, by zone.', labelNames: ['zone'], registers: r });
+    this.stubQueries = new Counter({ name: 'verdict_stub_queries_total', help: 'Queries sent to the servers of a stub zone, by zone.', labelNames: ['zone'], registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
     this.cacheBytes = new Gauge({ name: 'verdict_cache_bytes', help: 'Bytes the cached entries take (cache.max_bytes counts these): records (RRsets, negative answers) and answers (whole replies).', labelNames: ['cache'], registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });

@@ -35,6 +35,8 @@ export interface DnssecDeps {
   fetch: (name: Name, type: number, budget: Budget, validate: boolean) => Promise<Fetched>;
   metrics: Metrics;
   logger: Logger;
+  /** The apex of a forward or stub zone (ValidatorOptions.privateZone). */
+  privateZone?: (zone: Name) => boolean;
 }
 
 function fqdnName(text: string): Name {
@@ -66,6 +68,7 @@ export function buildDnssec(loaded: LoadedConfig, deps: DnssecDeps): DnssecSetup
     now: deps.now,
     bogusTtl: d.bogus_ttl,
     nsec3MaxIterations: d.nsec3_max_iterations,
+    ...(deps.privateZone ? { privateZone: deps.privateZone } : {}),
     ...(tracker ? {
       onAnchoredKeys: (zone: Name, dnskeys, sigs) => {
         if (zone.length !== 1) return;

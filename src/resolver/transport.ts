@@ -18,6 +18,7 @@ import { decodeMessage, encodeMessage, makeQuery } from '../dns/message.js';
 import type { Message } from '../dns/message.js';
 import type { Name } from '../dns/name.js';
 import { randomizeCase } from '../dns/name.js';
+import { DotClient } from './dot-client.js';
 import { UdpPool } from './udp-pool.js';
 import type { Family, Lease, PoolOptions } from './udp-pool.js';
 
@@ -27,6 +28,10 @@ export interface UpstreamQuestion {
   name: Name;
   type: number;
   timeoutMs: number;
+  /** Recursion desired: set for forwarders (forward zones), never for authoritative servers. */
+  rd?: boolean;
+  /** DNS over TLS (RFC 7858) instead of UDP/TCP, to a forwarder that offers it. */
+  tls?: { servername?: string; ca?: Buffer };
 }
 
 export interface UpstreamReply {
@@ -78,6 +83,8 @@ export class NetTransport implements Transport {
   readonly stats: TransportStats = { queries: 0, timeouts: 0, mismatched: 0, tcpFallbacks: 0, ednsFallbacks: 0 };
   /** Servers that rejected EDNS: asked without it from then on (bounded). */
   private readonly noEdns = new Set<string>();
+  /** Connections to DNS-over-TLS forwarders, reused across queries. */
+  readonly dot = new DotClient();
 
   /** The pre-opened, rotating source sockets (udp-pool.ts: their entropy). */
   readonly pool: UdpPool;
@@ -95,34 +102,44 @@ export class NetTransport implements Transport {
     const port = q.port ?? 53;
     const sentName = randomizeCase(q.name, random(8));
     const useEdns = !this.noEdns.has(q.address);
+    const rd = q.rd ?? false;
     const started = performance.now();
-    let reply = await this.udp(q.address, port, sentName, q.type, useEdns, q.timeoutMs);
+    if (q.tls) {
+      this.stats.queries++;
+      const id = random(2).readUInt16BE(0);
+      const message = await this.dot.query(q.address, port, q.tls, id, this.queryBytes(id, sentName, q.type, true, rd), sentName, q.type, q.timeoutMs).catch((e: unknown) => {
+        if ((e as UpstreamError).code === 'VERDICT_ERR_TIMEOUT') this.stats.timeouts++;
+        throw e;
+      });
+      return { message, rttMs: performance.now() - started, sentName, tcp: true };
+    }
+    let reply = await this.udp(q.address, port, sentName, q.type, useEdns, q.timeoutMs, rd);
     let tcp = false;
     if (useEdns && (reply.rcode === Rcode.FORMERR || reply.rcode === Rcode.NOTIMP) && !reply.edns) {
       // RFC 6891 7: a server that does not understand OPT; ask again without it.
       this.stats.ednsFallbacks++;
       if (this.noEdns.size > 10_000) this.noEdns.clear();
       this.noEdns.add(q.address);
-      reply = await this.udp(q.address, port, sentName, q.type, false, q.timeoutMs);
+      reply = await this.udp(q.address, port, sentName, q.type, false, q.timeoutMs, rd);
     }
     if (reply.tc) {
       this.stats.tcpFallbacks++;
-      reply = await this.tcp(q.address, port, sentName, q.type, !this.noEdns.has(q.address), q.timeoutMs);
+      reply = await this.tcp(q.address, port, sentName, q.type, !this.noEdns.has(q.address), q.timeoutMs, rd);
       tcp = true;
     }
     return { message: reply, rttMs: performance.now() - started, sentName, tcp };
   }
 
-  private queryBytes(id: number, name: Name, type: number, edns: boolean): Buffer {
+  private queryBytes(id: number, name: Name, type: number, edns: boolean, rd: boolean): Buffer {
     // DO on every query (RFC 4035 4.1): the validator needs the signatures, and DO clients get them.
-    return encodeMessage(makeQuery(id, name, type, { edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
+    return encodeMessage(makeQuery(id, name, type, { rd, edns: edns ? makeEdns(this.ednsUdpSize, true) : undefined }));
   }
 
-  private udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private udp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number, rd: boolean): Promise<Message> {
     this.stats.queries++;
     const family: Family = isIP(address) === 6 ? 'udp6' : 'udp4';
     const lease = this.pool.acquire(family);
-    const ask = (l: Lease) => this.ask(family, l, address, port, name, type, edns, timeoutMs);
+    const ask = (l: Lease) => this.ask(family, l, address, port, name, type, edns, timeoutMs, rd);
     // An idle socket is there at once: no promise until the answer's own.
     return lease instanceof Promise
       ? lease.then(ask, (e: Error) => { throw new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${e.message}`); })
@@ -130,7 +147,7 @@ export class NetTransport implements Transport {
   }
 
   /** One question on a leased socket; the lease goes back to the pool when it settles. */
-  private ask(family: Family, lease: Lease, address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private ask(family: Family, lease: Lease, address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number, rd: boolean): Promise<Message> {
     const id = random(2).readUInt16BE(0);
     return new Promise<Message>((resolve, reject) => {
       let settled = false;
@@ -165,16 +182,16 @@ export class NetTransport implements Transport {
         }
         settle(m);
       };
-      lease.socket.send(this.queryBytes(id, name, type, edns), port, address, (err) => {
+      lease.socket.send(this.queryBytes(id, name, type, edns, rd), port, address, (err) => {
         if (err) settle(new UpstreamError('VERDICT_ERR_NETWORK', `${address}: ${err.message}`));
       });
     });
   }
 
-  private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number): Promise<Message> {
+  private tcp(address: string, port: number, name: Name, type: number, edns: boolean, timeoutMs: number, rd: boolean): Promise<Message> {
     this.stats.queries++;
     const id = random(2).readUInt16BE(0);
-    const q = this.queryBytes(id, name, type, edns);
+    const q = this.queryBytes(id, name, type, edns, rd);
     return new Promise((resolve, reject) => {
       const sock = new Socket();
       let buf = Buffer.alloc(0);

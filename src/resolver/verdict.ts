@@ -9,7 +9,7 @@ import { ControlServer } from '../control/server.js';
 import type { ControlHandler } from '../control/server.js';
 import { loadConfig } from '../config/load.js';
 import { Ede } from '../dns/constants.js';
-import { nameFromText, nameToText } from '../dns/name.js';
+import { nameFromText, namesEqual, nameToText } from '../dns/name.js';
 import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -34,6 +34,8 @@ import { ResolveStage } from './stages/resolve.js';
 import { RespondStage } from './stages/respond.js';
 import { StartupGate } from './stages/startup-gate.js';
 import { NetTransport } from './transport.js';
+import { routesFromConfig } from './routes.js';
+import type { ZoneRoutes } from './routes.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/http.js';
 import type { Page } from '../metrics/http.js';
@@ -111,10 +113,15 @@ export class Verdict {
     });
     this.answers = new AnswerCache({ maxBytes: Math.floor(cfg.cache.max_bytes / 4), ...(entries ? { maxEntries: Math.max(100, Math.floor(entries / 4)) } : {}) }, now);
     this.transport = deps.transport ?? new NetTransport(cfg.resolver.edns_udp_size, { size: cfg.resolver.outgoing.sockets, usesPerSocket: cfg.resolver.outgoing.uses_per_socket });
+    const routes = routesFromConfig(cfg, loaded.baseDir);
     if (cfg.dnssec.validation) {
       this.dnssec = buildDnssec(loaded, {
         now,
         fetch: (name, type, budget, validate) => this.iterator.fetchForValidator(name, type, budget, validate),
+        privateZone: (zone) => {
+          const r = this.iterator.zoneRoutes.route(zone);
+          return r !== undefined && namesEqual(r.zone, zone);
+        },
         metrics: this.metrics,
         logger: this.logger,
       });
@@ -129,6 +136,8 @@ export class Verdict {
       queryTimeoutMs: r.query_timeout_ms,
       maxNsPerReferral: r.max_ns_per_referral,
       maxNsLookups: r.max_ns_lookups,
+      routes,
+      onRoute: (kind, zone) => (kind === 'local' ? this.metrics.localAnswers : kind === 'forward' ? this.metrics.forwardedQueries : this.metrics.stubQueries).labels(zone).inc(),
       ...(stale.enabled ? { serveStale: { answerTtl: stale.stale_answer_ttl, clientTimeoutMs: stale.client_timeout_ms, failureRecheckMs: stale.failure_recheck_s * 1000 } } : {}),
       ...(this.dnssec ? {
         dnssec: {
@@ -418,11 +427,28 @@ export class Verdict {
   async reload(next: LoadedConfig): Promise<void> {
     // Build the new pipeline first: a config it cannot use (a bad TSIG key) changes nothing.
     const pipeline = this.buildPipeline(next.config);
+    const routes = routesFromConfig(next.config, next.baseDir);
     await this.policy.reload(next);
+    this.swapRoutes(routes);
     this.loaded = next;
     this.access.setAccessList(new AccessList(next.config.server.allow), limiter(next.config), next.config.server.rate_limit.limit_loopback);
     this.pipeline = pipeline;
     this.logger.info('configuration reloaded');
+  }
+
+  /**
+   * New local, forward and stub zones. Answers stored under the old table may
+   * be wrong under the new one: the wire-form answers go, with the records
+   * and keys held for the zones that changed.
+   */
+  private swapRoutes(routes: ZoneRoutes): void {
+    const old = this.iterator.zoneRoutes;
+    this.iterator.setRoutes(routes);
+    if (old.sameRoutes(routes)) return;
+    for (const zone of [...old.zoneNames(), ...routes.zoneNames()]) this.cache.flush(zone);
+    this.dnssec?.validator.clear();
+    this.answers.clear();
+    this.logger.info({ forward_zones: routes.routes.filter((r) => r.kind === 'forward').map((r) => r.label), stub_zones: routes.routes.filter((r) => r.kind === 'stub').map((r) => r.label), local_zones: routes.localSize }, 'zone routes changed');
   }
 
   async stop(): Promise<void> {

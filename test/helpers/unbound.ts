@@ -20,7 +20,11 @@ export interface UnboundHandle {
 }
 
 /** `trustAnchorFile`: validate (module-config "validator iterator") from that anchor; without it Unbound does not validate. */
-export async function startUnbound(rootHints: { name: string; address: string }[], address = '127.55.252.1', port = 53, opts: { trustAnchorFile?: string } = {}): Promise<UnboundHandle> {
+/**
+ * `serverLines`: more `server:` lines (interfaces, TLS service, domain-insecure);
+ * `clauses`: text after the server clause (stub-zone:, forward-zone:).
+ */
+export async function startUnbound(rootHints: { name: string; address: string }[], address = '127.55.252.1', port = 53, opts: { trustAnchorFile?: string; serverLines?: string[]; clauses?: string } = {}): Promise<UnboundHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-unbound-'));
   writeFileSync(join(dir, 'root.hints'), rootHintsText(rootHints));
   writeFileSync(join(dir, 'unbound.conf'), `server:
@@ -44,9 +48,9 @@ ${opts.trustAnchorFile ? `  trust-anchor-file: "${opts.trustAnchorFile}"\n  val-
   target-fetch-policy: "0 0 0 0 0"
   do-ip6: no
   minimal-responses: yes
-remote-control:
+${(opts.serverLines ?? []).map((l) => `  ${l}\n`).join('')}remote-control:
   control-enable: no
-`);
+${opts.clauses ?? ''}`);
   const proc: ChildProcess = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => { stderr += d; });

@@ -35,6 +35,8 @@ import type { NsecGaps } from '../../dnssec/aggressive.js';
 import type { ServerSelection } from '../selection.js';
 import type { Transport } from '../transport.js';
 import { UpstreamError } from '../transport.js';
+import { ZoneRoutes } from '../routes.js';
+import type { Route, Upstream } from '../routes.js';
 
 export interface RootHint {
   name: string;
@@ -62,6 +64,10 @@ export interface IteratorOptions {
   serveStale?: ServeStaleOptions;
   /** DNSSEC (src/dnssec/): absent, nothing is validated (data is still kept and given to DO clients). */
   dnssec?: DnssecOptions;
+  /** Locally served, forward and stub zones (src/resolver/routes.ts); absent: every name from the root. */
+  routes?: ZoneRoutes;
+  /** A step answered by a local zone, or a query sent to a forward or stub zone's server (metrics). */
+  onRoute?: (kind: 'local' | 'forward' | 'stub', zone: string) => void;
 }
 
 export interface DnssecOptions {
@@ -113,6 +119,8 @@ export interface Proven {
   zone: Name;
   security: Security;
   ede?: SecEde;
+  /** Answered by a locally served zone (AA in the reply). */
+  local?: boolean;
 }
 
 export type Step =
@@ -144,6 +152,8 @@ export interface Resolved {
   signedNames?: boolean[];
   /** The answer and authority sections for a DO client: with RRSIGs, NSEC and NSEC3 (RFC 4035 3.2.1). */
   dnssec?: { answers: Record[]; authority: Record[] };
+  /** Every step came from a locally served zone: the reply is authoritative (AA), and not kept in the answer cache. */
+  local?: boolean;
 }
 
 /** A chain that stopped at a name its step source knew nothing of: what was gathered until then. */
@@ -170,7 +180,15 @@ const INSECURE_EDES = new Set<number>([Ede.UNSUPPORTED_DNSKEY_ALGORITHM, Ede.UNS
 /** Attempts per server address and zone cut when it only times out (Unbound retries too). */
 const MAX_TRIES = 3;
 
+/** Where a resolution starts: a zone and its NS names, or the servers a forward or stub zone gives. */
+export interface Cut {
+  zone: Name;
+  ns: Name[];
+  route?: Route;
+}
+
 export class Iterator {
+  private routes: ZoneRoutes;
   private readonly inflight = new Map<string, Promise<Step>>();
   private readonly judging = new Map<string, Promise<Step>>();
   private readonly rootNs: Name[];
@@ -190,6 +208,7 @@ export class Iterator {
     // DESIGN.md: loopback name servers are used only in a lab whose roots are on loopback.
     this.allowLoopback = opts.rootHints.length > 0 && opts.rootHints.every((h) => isLoopback(h.address));
     if (opts.serveStale) this.refreshFailed = new LRUCache({ max: MAX_REFRESH_FAILURES });
+    this.routes = opts.routes ?? ZoneRoutes.empty();
   }
 
   newBudget(cd = false): Budget {
@@ -222,6 +241,8 @@ export class Iterator {
   private fromCacheChain(qname: Name, qtype: number, cd = false): Promise<Resolved | Unfinished> {
     // Only steps already judged: a cache-only answer asks nothing upstream, not even for keys.
     return this.follow(qname, qtype, (name) => {
+      const local = this.localStep(name, qtype);
+      if (local) return local;
       const s = this.fromCache(name, qtype);
       return s && s.kind !== 'servfail' && s.security === Security.Unchecked && this.opts.dnssec ? undefined : s;
     }, cd);
@@ -245,8 +266,10 @@ export class Iterator {
     const signedNames: boolean[] = [];
     // An insecure verdict worth telling the client (RFC 8914: 1, 2, 27), on an answer that is still given.
     let note: { code: number; text: string } | undefined;
+    let local = true;
     const done = (rcode: number, authority: Record[], proof: Record[]): Resolved => ({
       rcode, answers, authority, names, secure, signed, signedNames, dnssec: { answers: doAnswers, authority: [...authority, ...proof] }, ...(note ? { ede: note } : {}),
+      ...(local ? { local } : {}),
     });
     let name = qname;
     for (let hop = 0; ; hop++) {
@@ -258,6 +281,7 @@ export class Iterator {
           return { rcode: Rcode.SERVFAIL, answers: [], authority: [], names, ede: step.ede ?? { code: Ede.DNSSEC_BOGUS, text: 'DNSSEC validation failed' } };
         }
         secure &&= step.security === Security.Secure;
+        local &&= step.local === true;
         const stepSigned = step.sigs.length > 0 || step.proof.length > 0;
         signedNames.push(stepSigned);
         signed ||= stepSigned;
@@ -374,7 +398,32 @@ export class Iterator {
 
   /** One step, judged by the validator when there is one. */
   private lookup(name: Name, type: number, budget: Budget): Promise<Step> {
+    const local = this.localStep(name, type);
+    if (local) return Promise.resolve(local);
     return this.judge(this.rawLookup(name, type, budget), name, type, budget);
+  }
+
+  /**
+   * The step a locally served zone gives (RFC 6303, 6761, 7686, 8375), or
+   * undefined. Never validated: the data is ours, and asking for a DS would
+   * send the name out (it counts as insecure, so no AD).
+   */
+  private localStep(name: Name, type: number): Step | undefined {
+    const a = this.routes.local(name, type);
+    if (!a) return undefined;
+    this.opts.onRoute?.('local', a.zone);
+    const p: Proven = { sigs: [], proof: [], zone: a.soa[0]?.name ?? name, security: Security.Insecure, local: true };
+    if (a.rcode === Rcode.NXDOMAIN) return { kind: 'nxdomain', soa: a.soa, ...p };
+    return a.answers.length ? { kind: 'answer', records: a.answers, ...p } : { kind: 'nodata', soa: a.soa, ...p };
+  }
+
+  /** Swap the zone table (a reload): queries see the old one or the new one, never half of each. */
+  setRoutes(routes: ZoneRoutes): void {
+    this.routes = routes;
+  }
+
+  get zoneRoutes(): ZoneRoutes {
+    return this.routes;
   }
 
   /** One step as the servers gave it (or the cache holds it), not judged. */
@@ -385,7 +434,8 @@ export class Iterator {
       return Promise.resolve(cached);
     }
     const d = this.opts.dnssec;
-    const gap = d?.gaps && type !== Type.ANY && d.validator.covers(name) ? d.gaps.synthesise(name, type) : undefined;
+    // Not inside a forward or stub zone: the public tree's proof that `internal.` does not exist says nothing of a private corp.internal.
+    const gap = d?.gaps && type !== Type.ANY && d.validator.covers(name) && !this.routes.route(name) ? d.gaps.synthesise(name, type) : undefined;
     if (gap) {
       // RFC 8198: a name inside a validated NSEC gap needs no question.
       d!.onAggressive?.(gap.kind);
@@ -398,9 +448,31 @@ export class Iterator {
     if (shared) return this.bounded(shared, budget);
     // A resolution of our own keeps to our budget by itself (its deadline is checked before every
     // upstream query, whose timeout is what remains of it): no race with a timer needed.
-    const p = new Resolution(this, name, type, budget).run().finally(() => this.inflight.delete(k));
+    const p = this.resolution(name, type, budget).finally(() => this.inflight.delete(k));
     this.inflight.set(k, p);
     return p;
+  }
+
+  /** One step from the servers: forwarded, stubbed or iterated from the root (routes.ts decides). */
+  private async resolution(name: Name, type: number, budget: Budget): Promise<Step> {
+    const step = await new Resolution(this, name, type, budget).run();
+    if (step.kind !== 'servfail') return step;
+    // BIND's `forward first`, Unbound's `forward-first: yes`: when the forwarders fail, iterate.
+    const route = this.routeFor(name, type);
+    if (route?.kind !== 'forward' || !route.first) return step;
+    budget.trace?.push(`forwarders of ${route.label} failed (${step.ede.text}); resolving from the root`);
+    return new Resolution(this, name, type, budget, true).run();
+  }
+
+  /**
+   * The forward or stub zone that a question for `name`/`type` goes to. A DS
+   * RRset belongs to the parent (RFC 4035 3.1.4.1): at a zone's apex it is
+   * asked above it, as Unbound does.
+   */
+  routeFor(name: Name, type: number): Route | undefined {
+    const r = this.routes.route(name);
+    if (r && type === Type.DS && namesEqual(r.zone, name)) return name.length > 1 ? this.routes.route(parentName(name)) : undefined;
+    return r;
   }
 
   /**
@@ -477,9 +549,18 @@ export class Iterator {
     return this.allowLoopback || !isLoopback(address);
   }
 
-  /** The closest enclosing zone cut with a cached NS RRset (or the root); for DS, strictly above the name (RFC 4035 3.1.4.1: DS is the parent's). */
-  closestCut(name: Name, type = 0): { zone: Name; ns: Name[] } {
+  /**
+   * The closest enclosing zone cut with a cached NS RRset (or the root); for DS,
+   * strictly above the name (RFC 4035 3.1.4.1: DS is the parent's). Inside a
+   * forward zone, its forwarders; inside a stub zone, its servers unless a
+   * deeper cut below it is cached. `noForward`: as if no forward zone held the
+   * name (forward first, after the forwarders failed).
+   */
+  closestCut(name: Name, type = 0, noForward = false): Cut {
+    const route = this.routeFor(name, type);
+    if (route?.kind === 'forward' && !noForward) return { zone: route.zone, ns: [], route };
     for (let z = type === Type.DS && name.length > 1 ? parentName(name) : name; ; z = parentName(z)) {
+      if (route?.kind === 'stub' && namesEqual(z, route.zone)) return { zone: route.zone, ns: [], route };
       const ns = this.cache.getRRset(z, Type.NS);
       if (ns && ns.length) return { zone: z, ns: ns.map((r) => r.rdata) };
       if (z.length === 1) break;
@@ -606,8 +687,12 @@ class Resolution {
   private result?: Step;
   private depth = 0;
   private lastError = '';
+  /** The servers a forward or stub zone gives, by candidate key (`address#port`); empty at an ordinary cut. */
+  private fixed = new Map<string, Upstream>();
+  /** The current servers are forwarders (recursion desired, their answer final); and the zone they serve. */
+  private forwarding?: Route;
 
-  constructor(private readonly it: Iterator, private readonly name: Name, private readonly type: number, private readonly budget: Budget) {
+  constructor(private readonly it: Iterator, private readonly name: Name, private readonly type: number, private readonly budget: Budget, private readonly noForward = false) {
     this.minimise = it.options.qnameMinimisation;
     this.sname = name;
     this.stype = type;
@@ -648,26 +733,35 @@ class Resolution {
   }
 
   private async initRequest(): Promise<void> {
-    await this.it.prime(this.budget);
-    this.setCut(this.it.closestCut(this.name, this.type));
+    let cut = this.it.closestCut(this.name, this.type, this.noForward);
+    // A forward or stub zone needs nothing from the root: not even priming leaves for its names.
+    if (!cut.route) {
+      await this.it.prime(this.budget);
+      cut = this.it.closestCut(this.name, this.type, this.noForward);
+    }
+    this.setCut(cut);
     this.state = 'QUERY_TARGETS';
   }
 
-  private setCut(cut: { zone: Name; ns: Name[] }): void {
+  private setCut(cut: Cut): void {
     this.zone = cut.zone;
     this.nsNames = cut.ns.slice(0, Math.max(this.it.options.maxNsPerReferral, 1));
     this.candidates = [];
     this.tried.clear();
     this.timeouts.clear();
+    this.fixed = new Map((cut.route?.servers ?? []).map((u) => [`${u.address}#${u.port}`, u]));
+    this.forwarding = cut.route?.kind === 'forward' ? cut.route : undefined;
     this.chooseSname();
-    this.trace(() => `zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
+    const route = cut.route;
+    if (route) this.trace(() => `${route.kind} zone ${route.label}: ${[...this.fixed.keys()].join(' ')}`);
+    else this.trace(() => `zone cut ${nameToText(this.zone)} NS ${this.nsNames.map(nameToText).join(' ')}`);
   }
 
-  /** RFC 9156 2.3: ask for one more label than the zone cut, with QTYPE A. */
+  /** RFC 9156 2.3: ask for one more label than the zone cut, with QTYPE A (never of a forwarder: it resolves the name itself). */
   private chooseSname(): void {
     const want = labelCount(this.zone) + 1;
     const have = labelCount(this.name);
-    if (this.minimise && want < have) {
+    if (this.minimise && !this.forwarding && want < have) {
       this.sname = parentName(this.name, have - want);
       this.stype = Type.A;
     } else {
@@ -677,6 +771,8 @@ class Resolution {
   }
 
   private async addresses(): Promise<string[]> {
+    // The servers of a forward or stub zone are the operator's: used as given, loopback included.
+    if (this.fixed.size) return [...this.fixed.keys()];
     const out: string[] = [];
     const glueless: Name[] = [];
     for (const ns of this.nsNames) {
@@ -738,8 +834,12 @@ class Resolution {
     this.budget.queries--;
     const timeoutMs = Math.max(1, Math.min(this.it.options.upstreamTimeoutMs, this.budget.deadline - this.it.clock()));
     this.trace(() => `ask ${address} ${nameToText(this.sname)}/${this.stype}`);
+    const fixed = this.fixed.get(address);
+    if (fixed) this.it.options.onRoute?.(this.forwarding ? 'forward' : 'stub', nameToText(this.zone));
     try {
-      const r = await this.it.net.query({ address, port: this.it.options.port, name: this.sname, type: this.stype, timeoutMs });
+      const r = await this.it.net.query(fixed
+        ? { address: fixed.address, port: fixed.port, name: this.sname, type: this.stype, timeoutMs, ...(this.forwarding ? { rd: true } : {}), ...(fixed.tls ? { tls: fixed.tls } : {}) }
+        : { address, port: this.it.options.port, name: this.sname, type: this.stype, timeoutMs });
       this.it.sel.recordRtt(address, r.rttMs);
       this.reply = r.message;
       this.replyFrom = address;
@@ -780,8 +880,11 @@ class Resolution {
     const soa = authority.filter((r) => r.type === Type.SOA);
     const ns = authority.filter((r) => r.type === Type.NS);
 
-    // Referral: NS for a zone strictly below the current cut that encloses our name (RFC 1034 4.3.2).
-    if (answers.length === 0 && ns.length && !m.aa) {
+    if (this.forwarding) {
+      // A forwarder resolves: an empty reply with NS and no SOA is a referral, so it did not recurse for us.
+      if (answers.length === 0 && ns.length && soa.length === 0) return this.lame('sent a referral, not an answer (does it offer recursion to us?)');
+    } else if (answers.length === 0 && ns.length && !m.aa) {
+      // Referral: NS for a zone strictly below the current cut that encloses our name (RFC 1034 4.3.2).
       const child = ns[0]!.name;
       const nsSet = ns.filter((r) => namesEqual(r.name, child));
       if (labelCount(child) <= labelCount(this.zone) || !isSubdomain(this.sname, child)) {
@@ -824,12 +927,16 @@ class Resolution {
       return;
     }
 
-    if (!m.aa && answers.length === 0) return this.lame('is not authoritative (lame delegation)');
+    // A forwarder's answers are not authoritative (AA=0) and need not be.
+    if (!m.aa && answers.length === 0 && !this.forwarding) return this.lame('is not authoritative (lame delegation)');
 
     const proof = proofOf(authority);
     const proven = (sigs: Record[], p: Record[] = proof): Proven => ({ sigs, proof: p, zone: this.zone, security: Security.Unchecked });
     if (rcode === Rcode.NXDOMAIN) {
-      this.it.cache.putNegative(this.name, this.type, 'nxdomain', soa, proof);
+      // The DS of a forward or stub zone's apex, asked of the public tree, which may not know the
+      // name: kept as "no DS" only, never as an NXDOMAIN that would shadow the zone's own data.
+      const privateApex = this.type === Type.DS && this.it.zoneRoutes.route(this.name) !== undefined;
+      this.it.cache.putNegative(this.name, this.type, privateApex ? 'nodata' : 'nxdomain', soa, proof);
       // A CNAME chain inside the answer still counts up to where it ends.
       const cname = this.chainStep(answers);
       return this.finish(cname ?? { kind: 'nxdomain', soa, ...proven([]) });

@@ -21,6 +21,8 @@ export class RespondStage implements Stage {
       m.authorities = dnssecOk && r.dnssec ? r.dnssec.authority : r.authority;
       // RFC 4035 3.2.3, RFC 6840 5.7-5.8: AD only when every step is secure, and the client asked (DO or AD).
       m.ad = r.secure === true && (dnssecOk || q.ad);
+      // A locally served zone answers as its authoritative server would (RFC 6303 3, as the anchors do).
+      if (r.local) m.aa = true;
       if (r.ede) addEde(m, r.ede.code, r.ede.text);
       ctx.response = m;
     }
@@ -30,7 +32,8 @@ export class RespondStage implements Stage {
     // never one with an EDE (a stale answer, RFC 8767, must not outlive its refresh).
     const key = ctx.notes.answerKey as string | undefined;
     const r = ctx.resolved;
-    if (key && r && !ctx.notes.rewritten && (r.rcode === 0 || r.rcode === 3) && !r.ede) {
+    // Nor a locally served one: it costs no upstream query, and each is counted (verdict_local_answers_total).
+    if (key && r && !ctx.notes.rewritten && (r.rcode === 0 || r.rcode === 3) && !r.ede && !r.local) {
       const records = [...ctx.response.answers, ...ctx.response.authorities];
       if (records.length) this.answers.store(key, full, Math.min(...records.map((x) => x.ttl)));
     }
