@@ -28,8 +28,12 @@ commands:
   orders check         validate the order files; exit 1 with file:line errors
   orders explain NAME  which orders cover NAME and whether it is blocked now, and why
   orders compile [-o OUT]  the standard RPZ zone the orders compile into (stdout by default)
+  orders held          entries of regulator requests and feeds held by the safeguards (running server)
+  orders confirm|reject ID NAME --by WHO  enforce or drop a held entry (audit-logged)
+  orders impact FILE   what an order or request file would block, over the server's last 24 h of traffic
   mirrors report       candidate mirrors of blocked sites seen by the server, with evidence (--json)
   mirrors draft --order ID [-o OUT] [NAMES]  an amendment order file (status draft, never enforced)
+  mirrors draft --order ID --request [--authority NAME]  a regulator request under the order instead
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
   demo                 start the lab and Verdict against it (config/demo.yaml)
 
@@ -44,7 +48,10 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' },
+      by: { type: 'string' }, request: { type: 'boolean' }, authority: { type: 'string' },
+    },
   });
   return { file: (values.config as string | undefined) ?? 'config/verdict.yaml', rest: positionals, values };
 }
@@ -133,6 +140,7 @@ async function orders(args: string[]): Promise<number> {
   const { ordersCommand } = await import('./rpz/orders/cli.js');
   const r = await ordersCommand(loadConfig(file), rest, {
     ...(values.output ? { output: values.output as string } : {}),
+    ...(values.by !== undefined ? { by: values.by as string } : {}),
     json: values.json === true,
   });
   process.stdout.write(r.stdout);
@@ -148,6 +156,8 @@ async function mirrors(args: string[]): Promise<number> {
     json: values.json === true,
     ...(values.order ? { order: values.order as string } : {}),
     ...(values.output ? { output: values.output as string } : {}),
+    ...(values.request ? { request: true } : {}),
+    ...(values.authority ? { authority: values.authority as string } : {}),
   });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);

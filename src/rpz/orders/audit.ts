@@ -27,7 +27,11 @@ export type AuditEvent =
   /** A file that failed to load; the previous version (if any) stays in force. */
   | { type: 'rejected'; at: Date; file: string; errors: string[] }
   /** A new zone was compiled. */
-  | { type: 'compiled'; at: Date; zone: string; serial: number; sha256: string; orders: string[]; rules: number };
+  | { type: 'compiled'; at: Date; zone: string; serial: number; sha256: string; orders: string[]; rules: number }
+  // Safeguards (issue 16): an automated entry held, and a person's decision on it. `order` is the request's or feed's id.
+  | { type: 'held'; at: Date; order: string; name: string; reason: string }
+  | { type: 'confirmed'; at: Date; order: string; name: string; by: string }
+  | { type: 'entry-rejected'; at: Date; order: string; name: string; by: string };
 
 export interface AuditLine {
   ts: string;

@@ -10,10 +10,13 @@ import { compileOrdersZone } from './compile.js';
 import { loadOrders } from './load.js';
 import { checkOrders, explainName, listOrders } from './report.js';
 import { orderClock } from './clock.js';
+import { automatedCommand } from './automated-cli.js';
 
 export interface OrdersCliOptions {
   output?: string;
   json?: boolean;
+  /** `confirm` / `reject`: who decides (recorded in the audit log). */
+  by?: string;
 }
 
 export interface CliOutput {
@@ -22,12 +25,14 @@ export interface CliOutput {
   code: number;
 }
 
-const USAGE = 'usage: verdict orders list|check|explain NAME|compile [-o OUT] [-c FILE] [--json]\n';
+const USAGE = 'usage: verdict orders list|check|explain NAME|compile [-o OUT]|held|confirm ID NAME --by WHO|reject ID NAME --by WHO|impact FILE [-c FILE] [--json]\n';
 
 export async function ordersCommand(loaded: LoadedConfig, args: string[], opts: OrdersCliOptions): Promise<CliOutput> {
   const cfg = loaded.config;
   const now = orderClock(cfg)();
   const [sub, ...rest] = args;
+  // Automated entries and the running server's safeguards (issue 16): automated.ts.
+  if (sub === 'held' || sub === 'confirm' || sub === 'reject' || sub === 'impact') return automatedCommand(loaded, sub, rest, opts, now);
   const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, now });
   const problems = checkOrders(result, now);
   const out = (stdout: string, code = 0, stderr = ''): CliOutput => ({ stdout, stderr, code });
