@@ -30,8 +30,12 @@ commands:
   orders compile [-o OUT]  the standard RPZ zone the orders compile into (stdout by default)
   orders explain NAME --client ADDR  the same, for one client (orders with applies_to / except)
   orders report [--html|--json] [-o OUT]  the transparency report (docs/TRANSPARENCY.md)
+  orders held          entries of regulator requests and feeds held by the safeguards (running server)
+  orders confirm|reject ID NAME --by WHO  enforce or drop a held entry (audit-logged)
+  orders impact FILE   what an order or request file would block, over the server's last 24 h of traffic
   mirrors report       candidate mirrors of blocked sites seen by the server, with evidence (--json)
   mirrors draft --order ID [-o OUT] [NAMES]  an amendment order file (status draft, never enforced)
+  mirrors draft --order ID --request [--authority NAME]  a regulator request under the order instead
   lab                  start the simulated DNS hierarchy on loopback and print its root hints
   demo                 start the lab and Verdict against it (config/demo.yaml)
 
@@ -46,7 +50,10 @@ function configArg(args: string[]): { file: string; rest: string[]; values: Reco
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' }, client: { type: 'string' }, html: { type: 'boolean' } },
+    options: {
+      config: { type: 'string', short: 'c' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, order: { type: 'string' },
+      client: { type: 'string' }, html: { type: 'boolean' }, by: { type: 'string' }, request: { type: 'boolean' }, authority: { type: 'string' },
+    },
   });
   return { file: (values.config as string | undefined) ?? 'config/verdict.yaml', rest: positionals, values };
 }
@@ -137,6 +144,7 @@ async function orders(args: string[]): Promise<number> {
   const { ordersCommand } = await import('./rpz/orders/cli.js');
   const r = await ordersCommand(loadConfig(file), rest, {
     ...(values.output ? { output: values.output as string } : {}),
+    ...(values.by !== undefined ? { by: values.by as string } : {}),
     json: values.json === true,
     ...(values.client !== undefined ? { client: values.client as string } : {}),
     html: values.html === true,
@@ -154,6 +162,8 @@ async function mirrors(args: string[]): Promise<number> {
     json: values.json === true,
     ...(values.order ? { order: values.order as string } : {}),
     ...(values.output ? { output: values.output as string } : {}),
+    ...(values.request ? { request: true } : {}),
+    ...(values.authority ? { authority: values.authority as string } : {}),
   });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);

@@ -235,3 +235,28 @@ test('the watcher has no path to policy: src/mirrors imports nothing that builds
   }
   assert.ok(existsSync(join(ROOT, 'docs/MIRRORS.md')), 'documented');
 });
+
+test('draft --request: a regulator request under the order (issue 16), draft until the authority has asked', async () => {
+  const loaded = site('draft-request', '', true);
+  const file = join(loaded.baseDir, 'orders', 'draft-request.yaml');
+  const out = await mirrorsCommand(loaded, ['draft'], { order: ORDER_ID, output: file, request: true, authority: 'Arcom' });
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stderr, /draft regulator request under test-tj-paris-streaming with \d+ name\(s\)/);
+  const text = readFileSync(file, 'utf8');
+  assert.match(text, /^kind: regulator-request$/m);
+  assert.match(text, /^parent: test-tj-paris-streaming$/m);
+  assert.match(text, /^authority: "Arcom"$/m);
+  assert.match(text, /^status: draft$/m);
+  assert.match(text, /# dpstream\.pw: score 40\.0 of 100, candidate mirror of dpstream\.tv/);
+  const set = await loadOrders(['orders/*.yaml'], loaded.baseDir, { now: new Date(CLOCK) });
+  assert.deepEqual(set.errors.map(formatProblem), []);
+  const req = set.orders.find((o) => o.kind === 'regulator-request')!;
+  assert.equal(req.parentOrder?.id, ORDER_ID);
+  assert.equal(orderState(req, new Date(CLOCK)).state, 'draft');
+  assert.ok(!compileOrdersZone(set.orders, { now: new Date(CLOCK) }).orders.includes(req.id), 'a draft request is never enforced');
+  // The authority's request arrives: reference and date filled in, status active -> bound and enforced.
+  writeFileSync(file, text.replace(/^status: draft$/m, 'status: active').replace('TO BE FILLED FROM THE REQUEST', 'ARCOM/2026/0007'));
+  const live = await loadOrders(['orders/*.yaml'], loaded.baseDir, { now: new Date(CLOCK) });
+  assert.deepEqual(live.errors.map(formatProblem), []);
+  assert.equal(orderState(live.orders.find((o) => o.kind === 'regulator-request')!, new Date(CLOCK)).state, 'active');
+});

@@ -211,6 +211,32 @@ export const configSchema = z.strictObject({
     notice_addresses: z.array(z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address')).default([]),
     /** JSON file keeping the compiled zone's last serial and hash across restarts (absent: kept in memory; serials are date-based anyway). */
     serial_file: z.string().optional(),
+    // --- issue 16: automated entries (regulator requests, feeds) and their safeguards (docs/ORDERS-AUTOMATED.md)
+    /** Names (each covering its subdomains) that an automated entry never blocks without a person's confirmation. */
+    protected: z.array(domainName).default([]),
+    safeguards: z.strictObject({
+      /** Queries for the name (and its subdomains) in the last 24 h above which an automated entry is held. */
+      max_queries: z.number().int().min(0).default(50_000),
+      /** Distinct clients (estimated; no address is stored) in the last 24 h above which it is held. */
+      max_clients: z.number().int().min(0).default(1_000),
+      /** Other names seen resolving to the entry's addresses above which it is held (shared hosting, CDN front ends). */
+      max_shared_names: z.number().int().min(0).default(5),
+      /** JSON file keeping held entries and the decisions on them (confirm/reject) across restarts. */
+      state_file: z.string().default('var/lib/verdict/held.json'),
+      /** Keep the traffic statistics the impact check reads (bounded, no client address); off: only the protected list holds. */
+      traffic_stats: z.boolean().default(true),
+    }).prefault({}),
+    /** Live feeds: an RPZ zone from a primary (AXFR/IXFR, NOTIFY) whose every QNAME/IP rule is an entry bound to `parent`. */
+    feeds: z.array(z.strictObject({
+      id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected an id of letters, digits, ".", "_", "-"'),
+      zone: domainName,
+      primary: endpoint,
+      tsig: z.string().optional(),
+      parent: z.string().min(1),
+      authority: z.string().min(1).default('feed'),
+      reference: z.string().optional(),
+      max_records: z.number().int().min(1).optional(),
+    })).default([]),
     /** Named sets of client prefixes that orders' `applies_to` / `except` refer to (docs/ORDERS-SCOPE.md). */
     networks: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a set name of letters, digits, ".", "_", "-"'), z.array(cidr).min(1, 'a network set lists at least one prefix')).default({}),
   }).prefault({}),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { ControlServer } from './server.js';
 
-export function controlRequest(socketPath: string, command: string, args: string[] = [], token?: string): Promise<{ status: number; body: unknown }> {
+export function controlRequest(socketPath: string, command: string, args: string[] = [], token?: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   let tok = token;
   if (tok === undefined) {
     try {
@@ -14,7 +14,10 @@ export function controlRequest(socketPath: string, command: string, args: string
   }
   const path = '/' + [command, ...args].map(encodeURIComponent).join('/');
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${tok}` }, timeout: 30_000 }, (res) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: { [h: string]: string } = { authorization: `Bearer ${tok}` };
+    if (payload) headers['content-type'] = 'application/json';
+    const req = request({ socketPath, path, method: 'POST', headers, timeout: 30_000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
@@ -28,6 +31,6 @@ export function controlRequest(socketPath: string, command: string, args: string
     });
     req.on('timeout', () => req.destroy(new Error('control request timed out')));
     req.on('error', (e) => reject(new Error(`cannot reach the control socket ${socketPath}: ${e.message}`)));
-    req.end();
+    req.end(payload);
   });
 }

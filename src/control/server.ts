@@ -11,7 +11,10 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import { dirname } from 'node:path';
 
-export type ControlHandler = (args: string[]) => Promise<unknown> | unknown;
+/** `body`: the request's JSON body, when it has one (at most 4 MiB). */
+export type ControlHandler = (args: string[], body?: unknown) => Promise<unknown> | unknown;
+
+const MAX_BODY = 4 * 1024 * 1024;
 
 export class ControlServer {
   private server?: Server;
@@ -41,9 +44,26 @@ export class ControlServer {
       const [command, ...args] = (req.url ?? '/').slice(1).split('/').map(decodeURIComponent);
       const handler = this.handlers[command ?? ''];
       if (!handler) return reply(404, { error: `unknown command ${command}`, commands: Object.keys(this.handlers) });
-      Promise.resolve()
-        .then(() => handler(args.filter(Boolean)))
-        .then((out) => reply(200, out ?? { ok: true }), (e: Error) => reply(500, { error: e.message }));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      });
+      req.on('end', () => {
+        if (size > MAX_BODY) return reply(413, { error: `body larger than ${MAX_BODY} bytes` });
+        let body: unknown;
+        if (size > 0) {
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            return reply(400, { error: 'body is not JSON' });
+          }
+        }
+        Promise.resolve()
+          .then(() => handler(args.filter(Boolean), body))
+          .then((out) => reply(200, out ?? { ok: true }), (e: Error) => reply(500, { error: e.message }));
+      });
     });
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);

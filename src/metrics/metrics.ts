@@ -40,6 +40,8 @@ export class Metrics {
   readonly transfers: Counter<'zone' | 'kind' | 'result'>;
   readonly transfersServed: Counter<'kind' | 'result'>;
   readonly zoneStoreFailures: Counter<'zone'>;
+  /** Automated entries held by the safeguards, awaiting a person's decision (alert on > 0). */
+  readonly ordersHeld: Gauge<'order'>;
   readonly startupGate: Counter<'outcome'>;
   readonly dnssecValidations: Counter<'result' | 'reason'>;
   readonly aggressiveNsec: Counter<'kind'>;
@@ -89,6 +91,7 @@ export class Metrics {
     // No zone label: the name comes from the request, and refused requests name any zone they like.
     this.transfersServed = new Counter({ name: 'verdict_zone_transfers_served_total', help: 'AXFR/IXFR requests to this server, by kind and result (axfr, ixfr, ixfr-uptodate, ixfr-axfr, ixfr-udp; refused, notauth, formerr).', labelNames: ['kind', 'result'], registers: r });
     this.transfers = new Counter({ name: 'verdict_zone_transfers_total', help: 'Zone transfers, by zone, kind (axfr, ixfr) and result.', labelNames: ['zone', 'kind', 'result'], registers: r });
+    this.ordersHeld = new Gauge({ name: 'verdict_orders_held_entries', help: 'Entries of regulator requests and feeds held by the safeguards (protected list, impact check) until a person confirms or rejects them.', labelNames: ['order'], registers: r, aggregator: 'max' });
     this.zoneStoreFailures = new Counter({ name: 'verdict_zone_store_failures_total', help: 'Transferred zones that could not be saved to transfer.state_dir (disk full...): served from memory, the previous copy kept on disk.', labelNames: ['zone'], registers: r });
     this.startupGate = new Counter({ name: 'verdict_startup_gate_queries_total', help: 'Queries that arrived before the policy was loaded, by outcome: released (held, then answered with the policy), timeout, full, servfail or shut (SERVFAIL, EDE 14).', labelNames: ['outcome'], registers: r });
   }

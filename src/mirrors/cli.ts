@@ -16,7 +16,7 @@ import { orderClock } from '../rpz/orders/clock.js';
 import { loadOrders } from '../rpz/orders/load.js';
 import { normalizeDomainName } from '../rpz/orders/schema.js';
 import type { Order } from '../rpz/orders/schema.js';
-import { draftAmendment } from './draft.js';
+import { draftAmendment, draftRequest } from './draft.js';
 import type { DraftChoice } from './draft.js';
 import { buildReport, reportText } from './report.js';
 import type { MirrorReport } from './report.js';
@@ -31,6 +31,10 @@ export interface MirrorsCliOptions {
   output?: string;
   /** `draft`: the names to put in the amendment (default: every candidate of the order scoring min_score or more). */
   names?: string[];
+  /** `draft`: write a regulator request under the order (kind: regulator-request) instead of an amendment. */
+  request?: boolean;
+  /** `draft --request`: the authority (default Arcom). */
+  authority?: string;
 }
 
 export interface CliOutput {
@@ -39,7 +43,7 @@ export interface CliOutput {
   code: number;
 }
 
-const USAGE = 'usage: verdict mirrors report [--json] | draft --order ID [-o OUT] [NAME...]  [-c FILE]\n';
+const USAGE = 'usage: verdict mirrors report [--json] | draft --order ID [--request [--authority NAME]] [-o OUT] [NAME...]  [-c FILE]\n';
 
 export const DEFAULT_MIRRORS_STATE_FILE = 'var/lib/verdict/mirrors.json';
 
@@ -141,8 +145,9 @@ export async function mirrorsCommand(loaded: LoadedConfig, args: string[], opts:
   if (chosen.length === 0) {
     return out('', 1, `${loadNote}${warning}${notes.join('')}verdict mirrors draft: no candidate to draft for ${id} (none scores ${minScore} or more; name some by hand)\n`);
   }
-  const d = draftAmendment(base, chosen, { now });
-  const summary = `${d.id}: draft amendment to ${id} with ${chosen.length} name(s): ${chosen.map((c) => c.name).join(', ')}; status draft, not enforced\n`;
+  if (opts.request && base.parent !== undefined) return out('', 1, `verdict mirrors draft: ${id} is itself a ${base.kind}; a request derives from a court order\n`);
+  const d = opts.request ? draftRequest(base, chosen, { now, ...(opts.authority ? { authority: opts.authority } : {}) }) : draftAmendment(base, chosen, { now });
+  const summary = `${d.id}: draft ${opts.request ? 'regulator request under' : 'amendment to'} ${id} with ${chosen.length} name(s): ${chosen.map((c) => c.name).join(', ')}; status draft, not enforced\n`;
   if (!opts.output) return out(d.text, 0, loadNote + warning + notes.join('') + summary);
   const target = resolve(opts.output);
   if (existsSync(target)) return out('', 1, `verdict mirrors draft: ${opts.output} exists; not overwritten (legal drafts are edited by hand)\n`);

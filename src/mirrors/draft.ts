@@ -96,3 +96,46 @@ export function draftAmendment(base: Order, chosen: readonly DraftChoice[], opts
   L.push('  A mirror is blocked only once the judge has ruled and this file says status: active.');
   return { id, text: L.join('\n') + '\n' };
 }
+
+/**
+ * The same evidence as a regulator request under `base` (issue 16; France,
+ * CPI L.331-27: the rights holder reports the mirrors, the authority asks the
+ * ISPs named in the decision to block them while the judge's measures run).
+ * Written with `status: draft`: enforced only once the authority's request
+ * has arrived and the team has filled in its reference and date and set
+ * `status: active`. It ends with the parent order (no `until`).
+ */
+export function draftRequest(base: Order, chosen: readonly DraftChoice[], opts: DraftOptions & { authority?: string }): { id: string; text: string } {
+  const today = opts.now.toISOString().slice(0, 10);
+  const suffix = `-request-${today.replace(/-/g, '')}`;
+  const id = opts.id ?? base.id.slice(0, 100 - suffix.length) + suffix;
+  const authority = opts.authority ?? 'Arcom';
+  const L: string[] = [];
+  L.push(`# DRAFT regulator request under ${c(base.id)} (${c(base.court)}, ${base.decisionDate}). NOT A REQUEST YET:`);
+  L.push('# Verdict does not enforce a file with status: draft.');
+  L.push(`# Drafted by \`verdict mirrors draft --request\` at ${opts.now.toISOString()} from Verdict's mirror watch`);
+  L.push('# (aggregated resolver traffic; no client addresses are kept). Send the evidence to the');
+  L.push(`# rights holder / ${c(authority)}; once ${c(authority)}'s request arrives, set reference and date from it`);
+  L.push('# and change status to active. It is enforced only while the parent order is, never beyond it,');
+  L.push('# and each entry passes the safeguards (protected list, impact check) before it is enforced.');
+  L.push('kind: regulator-request');
+  L.push(`id: ${id}`);
+  L.push(`authority: ${q(authority)}`);
+  L.push('reference: "TO BE FILLED FROM THE REQUEST"');
+  L.push(`date: ${today}                 # placeholder: the date of the authority's request`);
+  L.push(`parent: ${base.id}`);
+  L.push('status: draft');
+  if (base.example) L.push('example: true                    # under an EXAMPLE order');
+  L.push('domains:');
+  for (const ch of chosen) {
+    const e = ch.candidate;
+    if (!e) L.push(`  # ${c(ch.name)}: added by hand; Verdict observed no evidence for it.`);
+    else {
+      L.push(`  # ${c(e.name)}: score ${e.score.toFixed(1)} of 100, candidate mirror of ${c(e.mirrorOf)} (${c(e.orders.join(', '))})`);
+      for (const s of e.signals) L.push(`  #   ${s.kind} (+${s.points.toFixed(1)}): ${c(s.detail)}`);
+      L.push(`  #   seen ${e.firstSeen} .. ${e.lastSeen}, ${e.queries} queries`);
+    }
+    L.push(`  - ${ch.name}`);
+  }
+  return { id, text: L.join('\n') + '\n' };
+}

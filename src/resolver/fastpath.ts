@@ -29,6 +29,8 @@ export interface FastPathDeps {
   admits: (address: string, transport: TransportKind) => boolean;
   /** Largest UDP reply we send (server.max_udp_size). */
   maxUdpSize: number;
+  /** Each answer given here: the question's name key and the client (traffic statistics; keeps no address). */
+  observe?: (nameKey: string, address: string) => void;
 }
 
 /** Types answered only by the pipeline: ANY (RFC 8482 stage), AXFR, IXFR, MAILA/MAILB, OPT. */
@@ -118,6 +120,7 @@ export class FastPath {
     const k = qtype * 32 + (wire[3]! & 0xf) * 2 + (transport === 'tcp' ? 1 : 0);
     this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
     this.answered++;
+    this.deps.observe?.(upper ? name.toLowerCase() : name, address);
     return wire;
   }
 }

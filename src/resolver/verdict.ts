@@ -8,8 +8,11 @@ import { resolve } from 'node:path';
 import { ControlServer } from '../control/server.js';
 import type { ControlHandler } from '../control/server.js';
 import { loadConfig } from '../config/load.js';
-import { Ede } from '../dns/constants.js';
-import { nameFromText, namesEqual, nameToText } from '../dns/name.js';
+import { Ede, Type } from '../dns/constants.js';
+import { nameFromText, namesEqual, nameKey, nameToText } from '../dns/name.js';
+import { TrafficStats } from '../rpz/orders/traffic.js';
+import { ordersControlHandlers } from '../rpz/orders/control.js';
+import { rdataToText } from '../dns/rdata.js';
 import type { Logger } from 'pino';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -98,6 +101,8 @@ export class Verdict {
   private readonly notified: VerdictDeps['onNotify'];
   /** Trust anchors and the validator (absent with dnssec.validation: false). */
   readonly dnssec?: DnssecSetup;
+  /** Last 24 h of traffic, bounded, no client address (the safeguards' impact check, issue 16). */
+  readonly traffic?: TrafficStats;
 
   constructor(private loaded: LoadedConfig, deps: VerdictDeps = {}) {
     const cfg = loaded.config;
@@ -154,8 +159,10 @@ export class Verdict {
       notify: notifyTargets(cfg),
       onNotifyResult: (zone, outcomes) => this.logger.info({ zone: nameToText(zone.name), serial: zone.serial, outcomes }, 'NOTIFY sent'),
     });
+    if (cfg.orders.safeguards.traffic_stats) this.traffic = new TrafficStats({ now });
     this.policy = new PolicyManager(loaded, {
       logger: this.logger,
+      ...(this.traffic ? { traffic: this.traffic } : {}),
       metrics: this.metrics,
       publisher: this.publisher,
       ...(deps.orderClock ? { orderClock: deps.orderClock } : {}),
@@ -184,6 +191,7 @@ export class Verdict {
       policy: this.policy.current,
       admits: (address, transport) => this.access.admits(address, transport),
       maxUdpSize: cfg.server.max_udp_size,
+      ...(this.traffic ? { observe: (key: string, address: string) => this.traffic!.observeQuery(key, address) } : {}),
     });
     this.server = new DnsServer(() => this.pipeline, {
       listen: cfg.server.listen.map((l) => parseEndpoint(l, 53)),
@@ -293,6 +301,7 @@ export class Verdict {
 
   private onAnswer(ctx: RequestContext, wire: Buffer | undefined): void {
     this.mirrors?.observe(ctx);
+    if (this.traffic) this.observeTraffic(ctx);
     if (!wire) {
       this.metrics.dropped.labels((ctx.notes.dropReason as string | undefined) ?? (ctx.query ? 'policy' : 'malformed')).inc();
       return;
@@ -304,6 +313,23 @@ export class Verdict {
     if (this.config.log.queries) {
       this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.transport }, 'query');
     }
+  }
+
+  /** Traffic statistics: the query (name, hashed client) and the addresses its answer led to. */
+  private observeTraffic(ctx: RequestContext): void {
+    const q = ctx.query?.questions[0];
+    if (!q) return;
+    this.traffic!.observeQuery(nameKey(q.name), ctx.client.address);
+    const r = ctx.resolved;
+    if (!r || r.answers.length === 0) return;
+    const addresses: string[] = [];
+    const names: string[] = [];
+    for (const rr of r.answers) {
+      if (rr.type === Type.A || rr.type === Type.AAAA) addresses.push(rdataToText(rr.type, rr.rdata));
+      else if (rr.type !== Type.CNAME) continue;
+      names.push(nameToText(rr.name));
+    }
+    if (addresses.length) this.traffic!.observeAnswer([...new Set(names)], addresses);
   }
 
   /** Plain counters kept on the hot path are pushed to Prometheus only when scraped (by this process or a cluster primary). */
@@ -352,7 +378,8 @@ export class Verdict {
         if (!this.mirrors) throw new Error('mirror watch is disabled (mirrors.enabled: false)');
         return this.mirrors.snapshot();
       },
-      zones: () => ({ zones: this.policy.status(), orders: this.policy.orderStates() }),
+      zones: () => ({ zones: this.policy.status(), orders: this.policy.orderStates(), feeds: this.policy.feedStatus() }),
+      ...ordersControlHandlers(this.policy),
       transfer: async (args) => {
         if (!args[0]) throw new Error('usage: transfer ZONE');
         return this.policy.transfer(args[0]);

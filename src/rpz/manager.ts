@@ -45,6 +45,12 @@ import { SecondaryZone } from './transfer/secondary.js';
 import type { ZonePublisher } from './transfer/primary.js';
 import { keyringFromConfig, secondaryOptions } from './transfer/setup.js';
 import { Ede } from '../dns/constants.js';
+import { feedEntries, feedOrder } from './orders/feed.js';
+import type { FeedEntries } from './orders/feed.js';
+import { assess, canonicalProtected, protectedHit, Safeguards } from './orders/safeguards.js';
+import type { Decision, Impact } from './orders/safeguards.js';
+import { isAutomated } from './orders/schema.js';
+import type { TrafficStats } from './orders/traffic.js';
 
 /** Node's setTimeout holds at most 2^31-1 ms (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -94,6 +100,16 @@ export interface PolicyManagerDeps {
   orderClock?: OrderClock;
   /** Called after every swap (the server clears its wire-form answer cache). */
   onSwap?(set: PolicySet): void;
+  /** The resolver's recent traffic, read by the impact check of automated entries (issue 16). */
+  traffic?: TrafficStats;
+}
+
+/** A live feed (orders.feeds): its secondary and the entries of its last transfer. */
+interface Feed {
+  cfg: Config['orders']['feeds'][number];
+  secondary: SecondaryZone;
+  entries?: FeedEntries;
+  error?: string;
 }
 
 function fqdn(name: string): string {
@@ -155,6 +171,12 @@ export class PolicyManager {
   /** Serialises rebuilds: a reload during a reload runs after it. */
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  // --- issue 16: feeds, safeguards, watched order directories
+  private feeds = new Map<string, Feed>();
+  private safeguards: Safeguards | undefined;
+  private orderWatchers: FSWatcher[] = [];
+  private orderWatchTimer: NodeJS.Timeout | undefined;
+  private started = false;
 
   constructor(loaded: LoadedConfig, private readonly deps: PolicyManagerDeps) {
     this.loaded = loaded;
@@ -210,6 +232,8 @@ export class PolicyManager {
    */
   async start(): Promise<void> {
     this.slots = this.makeSlots(this.loaded.config);
+    this.safeguards = this.makeSafeguards(this.loaded.config);
+    await this.startFeeds();
     const errors: string[] = [];
     for (const s of this.slots) {
       if (s.kind === 'primary') continue;
@@ -224,6 +248,8 @@ export class PolicyManager {
     this.watchFiles();
     this.tallyTimer = setInterval(() => this.flushBlocked(), TALLY_FLUSH_MS);
     this.tallyTimer.unref();
+    this.watchOrderDirs();
+    this.started = true;
   }
 
   /** SIGHUP / `verdict ctl reload`: rebuild from a new config; failed zones keep their previous version. */
@@ -233,6 +259,8 @@ export class PolicyManager {
       this.loaded = next;
       if (!this.deps.orderClock) this.clock = orderClock(next.config);
       const slots = this.makeSlots(next.config);
+      this.safeguards = this.makeSafeguards(next.config);
+      await this.startFeeds();
       for (const s of slots) {
         const prev = old.get(nameKey(s.name));
         if (prev && prev.kind === s.kind && s.kind === 'primary' && prev.cfg.primary === s.cfg.primary && prev.cfg.tsig === s.cfg.tsig) {
@@ -254,6 +282,7 @@ export class PolicyManager {
       await this.startSecondaries();
       this.swap();
       this.watchFiles();
+      this.watchOrderDirs();
       return this.status();
     });
     this.chain = run.catch(() => undefined);
@@ -284,7 +313,9 @@ export class PolicyManager {
   /** A NOTIFY for one of our secondary zones (accepted from its primary only). */
   notify(zone: Name, from: string): boolean {
     const s = this.slots.find((x) => x.secondary && nameKey(x.name) === nameKey(zone));
-    return s?.secondary?.notify(from) ?? false;
+    if (s) return s.secondary?.notify(from) ?? false;
+    for (const f of this.feeds.values()) if (nameKey(nameFromText(fqdn(f.cfg.zone))) === nameKey(zone)) return f.secondary.notify(from);
+    return false;
   }
 
   /** `verdict ctl transfer ZONE`. */
@@ -304,6 +335,10 @@ export class PolicyManager {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     for (const s of this.slots) s.secondary?.stop();
+    for (const f of this.feeds.values()) f.secondary.stop();
+    clearTimeout(this.orderWatchTimer);
+    for (const w of this.orderWatchers) w.close();
+    this.orderWatchers = [];
     this.audit?.close();
   }
 
@@ -388,10 +423,14 @@ export class PolicyManager {
     const result = await loadOrders(cfg.orders.files, this.loaded.baseDir, { timezone: cfg.orders.timezone, networks: cfg.orders.networks, now });
     for (const w of result.warnings) this.deps.logger.warn({ order: w.orders, where: `${w.file}:${w.line}` }, formatProblem(w));
     if (result.errors.length) throw new Error(result.errors.map(formatProblem).join('\n'));
-    this.orders = result.orders;
+    const all = [...result.orders, ...this.feedOrders(result.orders, now)];
+    this.orders = all;
+    // Automated entries pass the safeguards; held ones are left out of the zone (and stay resolvable).
+    const enforced = this.safeguards ? this.safeguards.apply(all, now) : all;
+    this.reportSafeguards(all, now);
     // One zone per client scope class (src/rpz/orders/scope.ts); without scoped orders, one class.
-    const partition = ScopePartition.build(result.orders);
-    const byId = new Map(result.orders.map((o) => [o.id, o]));
+    const partition = ScopePartition.build(enforced);
+    const byId = new Map(enforced.map((o) => [o.id, o]));
     const byClass: PolicyZone[] = [];
     const rulesPerOrder = new Map<string, number>();
     for (const c of partition.classes) {
@@ -444,6 +483,184 @@ export class PolicyManager {
     else delete s.scoped;
     this.orderMetrics(now, rulesPerOrder);
     this.armOrderTimer(now);
+  }
+
+  // ------------------------------------------------ issue 16: feeds and safeguards
+
+  private makeSafeguards(cfg: Config): Safeguards {
+    const g = cfg.orders.safeguards;
+    return new Safeguards({
+      file: resolve(this.loaded.baseDir, g.state_file),
+      protectedNames: canonicalProtected(cfg.orders.protected),
+      limits: { maxQueries: g.max_queries, maxClients: g.max_clients, maxSharedNames: g.max_shared_names },
+      ...(this.deps.traffic && g.traffic_stats ? { traffic: this.deps.traffic } : {}),
+      events: {
+        held: (d) => {
+          this.deps.logger.warn({ order: d.order, name: d.entry, reason: d.reason }, 'automated entry held by the safeguards; not enforced until a person confirms it (verdict orders confirm)');
+          this.auditRecord({ type: 'held', at: this.clock(), order: d.order, name: d.entry, reason: d.reason ?? '' });
+        },
+        confirmed: (d) => this.auditRecord({ type: 'confirmed', at: this.clock(), order: d.order, name: d.entry, by: d.by! }),
+        rejected: (d) => this.auditRecord({ type: 'entry-rejected', at: this.clock(), order: d.order, name: d.entry, by: d.by! }),
+      },
+    });
+  }
+
+  private auditRecord(e: Parameters<AuditLog['record']>[0]): void {
+    const file = this.loaded.config.orders.audit_log;
+    if (!file) return;
+    try {
+      this.audit ??= new AuditLog(resolve(this.loaded.baseDir, file));
+      this.audit.record(e);
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message, file }, 'cannot write the order audit log');
+    }
+  }
+
+  /** Held-entry gauge, and protected names listed by orders a person loaded (enforced as written, reported). */
+  private reportSafeguards(all: readonly Order[], now: Date): void {
+    const m = this.deps.metrics;
+    if (m && this.safeguards) {
+      m.ordersHeld.reset();
+      for (const d of this.safeguards.held()) m.ordersHeld.labels(d.order).inc();
+    }
+    const prot = canonicalProtected(this.loaded.config.orders.protected);
+    if (!prot.length) return;
+    for (const o of all) {
+      if (isAutomated(o) || orderState(o, now).state !== 'active') continue;
+      for (const n of o.names) {
+        const p = protectedHit(n, prot, o.includeSubdomains);
+        if (p) this.deps.logger.warn({ order: o.id, name: n, protected: p }, 'court order lists a protected name; enforced as written (a judgment), reported for review');
+      }
+    }
+  }
+
+  /** Start the secondary of every configured feed not already running; stop those no longer configured. */
+  private async startFeeds(): Promise<void> {
+    const cfg = this.loaded.config;
+    const ring = keyringFromConfig(cfg);
+    const wanted = new Map(cfg.orders.feeds.map((f) => [f.id, f]));
+    for (const [id, f] of this.feeds) {
+      const w = wanted.get(id);
+      if (w && w.zone === f.cfg.zone && w.primary === f.cfg.primary && w.tsig === f.cfg.tsig) {
+        f.cfg = w;
+        continue;
+      }
+      f.secondary.stop();
+      this.feeds.delete(id);
+    }
+    const fresh: Feed[] = [];
+    for (const fc of cfg.orders.feeds) {
+      if (this.feeds.has(fc.id)) continue;
+      const zoneCfg = { name: fc.zone, primary: fc.primary, policy: 'given' as const, log_only: false, lenient: false, ...(fc.tsig ? { tsig: fc.tsig } : {}), ...(fc.max_records ? { max_records: fc.max_records } : {}) };
+      const feed: Feed = { cfg: fc, secondary: undefined as unknown as SecondaryZone };
+      feed.secondary = new SecondaryZone({
+        ...secondaryOptions(zoneCfg, cfg, this.loaded.baseDir, ring),
+        onUpdate: (records, serial, kind) => {
+          feed.entries = feedEntries(feed.cfg.zone, records, serial);
+          delete feed.error;
+          this.deps.logger.info({ feed: feed.cfg.id, serial, kind, names: feed.entries.names.length, addresses: feed.entries.addresses.length, skipped: feed.entries.skipped }, 'feed transferred');
+          if (this.started) void this.recompileOrders();
+        },
+        onError: (err) => {
+          feed.error = err.message;
+          this.deps.logger.warn({ feed: feed.cfg.id, code: err.code, err: err.message }, feed.entries ? 'feed transfer problem; its last entries stay in force' : 'feed transfer problem; not enforced until a transfer succeeds');
+        },
+        onExpired: () => {
+          delete feed.entries;
+          this.deps.logger.error({ feed: feed.cfg.id }, 'feed expired (no contact with the primary within the SOA expire): its entries are no longer enforced');
+          if (this.started) void this.recompileOrders();
+        },
+        onTransfer: (kind, result) => this.deps.metrics?.transfers.labels(`feed:${feed.cfg.id}`, kind, result).inc(),
+      });
+      this.feeds.set(fc.id, feed);
+      fresh.push(feed);
+      await feed.secondary.start();
+    }
+    await Promise.all(fresh.map((f) => f.secondary.idle()));
+  }
+
+  /** Every feed with entries, as an order bound to its parent; a feed whose parent is not loaded is not enforced (logged). */
+  private feedOrders(orders: readonly Order[], now: Date): Order[] {
+    const out: Order[] = [];
+    for (const f of this.feeds.values()) {
+      if (!f.entries) continue;
+      const parent = orders.find((o) => o.id === f.cfg.parent && o.parent === undefined);
+      if (!parent || parent.status === 'draft') {
+        this.deps.logger.error({ feed: f.cfg.id, parent: f.cfg.parent }, `feed ${f.cfg.id}: parent ${f.cfg.parent} is not a loaded court order; its entries are not enforced`);
+        continue;
+      }
+      out.push(feedOrder(f.cfg, f.entries, parent, now.toISOString().slice(0, 10)));
+    }
+    return out;
+  }
+
+  /** `verdict ctl` / `orders held`: held entries awaiting a decision. */
+  heldEntries(): Decision[] {
+    return this.safeguards?.held() ?? [];
+  }
+
+  /** `orders confirm|reject`: a person's decision, then the zone is rebuilt (a confirmed entry is enforced at once). */
+  async decide(order: string, entry: string, status: 'confirmed' | 'rejected', by: string): Promise<Decision> {
+    if (!this.safeguards) throw new Error('the policy is not loaded yet');
+    const d = this.safeguards.decide(order, entry, status, by, this.clock());
+    await this.recompileOrders();
+    return d;
+  }
+
+  /** `orders impact`: what entries would meet, judged as for an automated entry (nothing is changed). */
+  impact(entries: { name?: string; address?: string; subdomains: boolean }[]): Impact[] {
+    const cfg = this.loaded.config;
+    const g = cfg.orders.safeguards;
+    const limits = { maxQueries: g.max_queries, maxClients: g.max_clients, maxSharedNames: g.max_shared_names };
+    const traffic = g.traffic_stats ? this.deps.traffic : undefined;
+    return entries.map((e) => assess((e.name ?? e.address)!, e.name ? 'name' : 'address', e.subdomains, canonicalProtected(cfg.orders.protected), limits, traffic));
+  }
+
+  /** Feeds and their last transfer, for `verdict ctl zones`. */
+  feedStatus(): { id: string; zone: string; parent: string; serial?: number; names: number; addresses: number; skipped: number; error?: string }[] {
+    return [...this.feeds.values()].map((f) => ({
+      id: f.cfg.id, zone: f.cfg.zone, parent: f.cfg.parent,
+      ...(f.entries ? { serial: f.entries.serial } : {}),
+      names: f.entries?.names.length ?? 0, addresses: f.entries?.addresses.length ?? 0, skipped: f.entries?.skipped ?? 0,
+      ...(f.error ? { error: f.error } : {}),
+    }));
+  }
+
+  /**
+   * Watch the directories of orders.files: a request file dropped in (or
+   * changed, or removed) is applied without SIGHUP, like a feed.
+   */
+  private watchOrderDirs(): void {
+    for (const w of this.orderWatchers) w.close();
+    this.orderWatchers = [];
+    if (this.stopped) return;
+    const dirs = new Set<string>();
+    for (const pattern of this.loaded.config.orders.files) {
+      const parts = pattern.split('/');
+      const fixed: string[] = [];
+      for (const p of parts.slice(0, -1)) {
+        if (/[*?[\]{}]/.test(p)) break;
+        fixed.push(p);
+      }
+      dirs.add(resolve(this.loaded.baseDir, fixed.join('/') || '.'));
+    }
+    for (const d of dirs) {
+      try {
+        const w = watch(d, (_event, name) => {
+          if (name && /\.ya?ml$/i.test(name.toString())) this.scheduleOrderReload();
+        });
+        w.unref();
+        this.orderWatchers.push(w);
+      } catch (e) {
+        this.deps.logger.warn({ dir: d, err: (e as Error).message }, 'cannot watch the orders directory; reload with SIGHUP');
+      }
+    }
+  }
+
+  private scheduleOrderReload(): void {
+    clearTimeout(this.orderWatchTimer);
+    this.orderWatchTimer = setTimeout(() => void this.recompileOrders(), 200);
+    this.orderWatchTimer.unref();
   }
 
   /** `counts`: rules in force per order (in the scope class zone where it has the most). */
@@ -614,9 +831,9 @@ export class PolicyManager {
   }
 
   /** For `verdict ctl orders`: state of each order now, by the order clock. */
-  orderStates(): { id: string; state: string }[] {
+  orderStates(): { id: string; state: string; kind?: string; parent?: string }[] {
     const now = this.clock();
-    return this.orders.map((o) => ({ id: o.id, state: orderState(o, now).state }));
+    return this.orders.map((o) => ({ id: o.id, state: orderState(o, now).state, ...(o.kind ? { kind: o.kind } : {}), ...(o.parent ? { parent: o.parent } : {}) }));
   }
 }
 

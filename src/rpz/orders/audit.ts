@@ -29,7 +29,11 @@ export type AuditEvent =
   /** A new zone was compiled (`scope`: the client prefixes of a scope class's zone, issue 17). */
   | { type: 'compiled'; at: Date; zone: string; serial: number; sha256: string; orders: string[]; rules: number; scope?: string[] }
   /** Answers blocked under an order on one day since the previous such event (a delta: sum them). */
-  | { type: 'blocked-answers'; at: Date; order: string; day: string; answers: number };
+  | { type: 'blocked-answers'; at: Date; order: string; day: string; answers: number }
+  // Safeguards (issue 16): an automated entry held, and a person's decision on it. `order` is the request's or feed's id.
+  | { type: 'held'; at: Date; order: string; name: string; reason: string }
+  | { type: 'confirmed'; at: Date; order: string; name: string; by: string }
+  | { type: 'entry-rejected'; at: Date; order: string; name: string; by: string };
 
 export interface AuditLine {
   ts: string;

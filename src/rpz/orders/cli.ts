@@ -26,6 +26,7 @@ function reportSummary(r: TransparencyReport): string {
   lines.push(`${r.orders.length} order(s) listed, ${r.totals.orders_in_force} in force; --html -o FILE for the page, --json for the data`);
   return lines.join('\n') + '\n';
 }
+import { automatedCommand } from './automated-cli.js';
 
 export interface OrdersCliOptions {
   output?: string;
@@ -34,6 +35,8 @@ export interface OrdersCliOptions {
   client?: string;
   /** `report --html`. */
   html?: boolean;
+  /** `confirm` / `reject`: who decides (recorded in the audit log). */
+  by?: string;
 }
 
 export interface CliOutput {
@@ -42,7 +45,7 @@ export interface CliOutput {
   code: number;
 }
 
-const USAGE = 'usage: verdict orders list|check|explain NAME [--client ADDR]|compile [-o OUT]|report [--html|--json] [-o OUT] [-c FILE] [--json]\n';
+const USAGE = 'usage: verdict orders list|check|explain NAME [--client ADDR]|compile [-o OUT]|report [--html|--json] [-o OUT]|held|confirm ID NAME --by WHO|reject ID NAME --by WHO|impact FILE [-c FILE] [--json]\n';
 
 /** Write beside the target and rename: a reader (named, a file watcher, a web server) never sees half a file. */
 function writeAtomically(output: string, text: string): void {
@@ -56,6 +59,8 @@ export async function ordersCommand(loaded: LoadedConfig, args: string[], opts: 
   const cfg = loaded.config;
   const now = orderClock(cfg)();
   const [sub, ...rest] = args;
+  // Automated entries and the running server's safeguards (issue 16): automated.ts.
+  if (sub === 'held' || sub === 'confirm' || sub === 'reject' || sub === 'impact') return automatedCommand(loaded, sub, rest, opts, now);
   const result = await loadOrders(cfg.orders.files, loaded.baseDir, { timezone: cfg.orders.timezone, networks: cfg.orders.networks, now });
   const problems = checkOrders(result, now);
   const out = (stdout: string, code = 0, stderr = ''): CliOutput => ({ stdout, stderr, code });

@@ -50,6 +50,7 @@ import { nameFromText, nameKey, NameError } from '../../dns/name.js';
 import { orderLabel } from './schema.js';
 import type { Order, OrderAction } from './schema.js';
 import { orderState } from './state.js';
+import { rpzIpOwner } from './request.js';
 
 export const DEFAULT_ORDERS_ZONE = 'court-orders.rpz';
 
@@ -63,8 +64,25 @@ export interface OrderRef {
   file: string;
   /** The name the order lists that produces this rule. */
   listed: string;
-  /** `name`: the order lists the rule's name; `subdomains`: it lists a parent with include_subdomains. */
-  via: 'name' | 'subdomains';
+  /** `name`: the order lists the rule's name; `subdomains`: it lists a parent with include_subdomains; `address`: an address entry. */
+  via: 'name' | 'subdomains' | 'address';
+  /** A regulator request or feed entry (issue 16): its kind and the court order it derives from. */
+  kind?: 'regulator-request' | 'feed';
+  parent?: { id: string; court: string; decisionDate: string; reference?: string; example: boolean };
+}
+
+/** What an order contributes to a ref: its identity and, for a derived entry, its parent's. */
+function refOf(o: Order, listed: string, via: OrderRef['via']): OrderRef {
+  const p = o.parentOrder;
+  return {
+    id: o.id, court: o.court, decisionDate: o.decisionDate,
+    ...(o.reference !== undefined ? { reference: o.reference } : {}),
+    example: o.example, file: o.file, listed, via,
+    ...(p ? {
+      kind: o.kind === 'feed' ? 'feed' as const : 'regulator-request' as const,
+      parent: { id: p.id, court: p.court, decisionDate: p.decisionDate, ...(p.reference !== undefined ? { reference: p.reference } : {}), example: p.example },
+    } : {}),
+  };
 }
 
 export interface CompiledRule {
@@ -185,14 +203,7 @@ export function computeRules(orders: readonly Order[], now: Date, opts: { zone?:
     const found = new Map<string, { order: Order; ref: OrderRef }>();
     const take = (o: Order, listed: string, via: OrderRef['via']) => {
       if (found.has(o.id)) return; // the most specific listing of an order is the one reported
-      found.set(o.id, {
-        order: o,
-        ref: {
-          id: o.id, court: o.court, decisionDate: o.decisionDate,
-          ...(o.reference !== undefined ? { reference: o.reference } : {}),
-          example: o.example, file: o.file, listed, via,
-        },
-      });
+      found.set(o.id, { order: o, ref: refOf(o, listed, via) });
     };
     for (const o of (wildcard ? subtree : exact).get(base) ?? []) take(o, base, wildcard ? 'subdomains' : 'name');
     for (const a of ancestors(base)) for (const o of subtree.get(a) ?? []) take(o, a, 'subdomains');
@@ -211,9 +222,36 @@ export function computeRules(orders: readonly Order[], now: Date, opts: { zone?:
   return rules;
 }
 
-/** EDE EXTRA-TEXT for a rule: every order, earliest decision first. */
+/**
+ * Address entries (issue 16) -> rpz-ip rules, one per distinct prefix, in
+ * the order of the orders' decisions. An answer holding such an address is
+ * rewritten (RPZ response-IP trigger).
+ */
+export function computeAddressRules(orders: readonly Order[], now: Date, opts: { zone?: string; noticeHost?: string } = {}): CompiledRule[] {
+  const zone = canonicalZone(opts.zone ?? DEFAULT_ORDERS_ZONE);
+  const active = orders.filter((o) => o.addresses?.length && orderState(o, now).state === 'active').sort(byDecision);
+  const byOwner = new Map<string, CompiledRule>();
+  for (const o of active) {
+    for (const cidr of o.addresses!) {
+      const owner = rpzIpOwner(cidr);
+      const r = byOwner.get(owner);
+      if (r) {
+        if (!r.refs.some((x) => x.id === o.id)) r.refs.push(refOf(o, cidr, 'address'));
+        continue;
+      }
+      const action = o.action.type === 'redirect' && opts.noticeHost ? { type: 'redirect' as const, host: opts.noticeHost } : o.action;
+      byOwner.set(owner, { owner, listedBy: o.id, key: ruleKey(owner, zone), wildcard: false, action, refs: [refOf(o, cidr, 'address')] });
+    }
+  }
+  return [...byOwner.values()];
+}
+
+/** EDE EXTRA-TEXT for a rule: every order, earliest decision first; a derived entry names its chain. */
 export function edeText(refs: readonly OrderRef[]): string {
-  return `blocked by court order: ${refs.map((r) => orderLabel(r)).join('; ')}`;
+  if (!refs.some((r) => r.parent)) return `blocked by court order: ${refs.map((r) => orderLabel(r)).join('; ')}`;
+  return `blocked by ${refs.map((r) => (r.parent
+    ? `${r.kind === 'feed' ? 'feed' : 'regulator request'} ${orderLabel(r)} under court order ${orderLabel(r.parent)}`
+    : `court order ${orderLabel(r)}`)).join('; ')}`;
 }
 
 /** A TXT character-string in presentation form: printable ASCII as is, the rest as \DDD. */
@@ -232,6 +270,7 @@ export function txtForOrder(ref: OrderRef): string {
   const fields = [`order=${ref.id}`, `court=${ref.court}`, `decision=${ref.decisionDate}`];
   if (ref.reference) fields.push(`reference=${ref.reference}`);
   if (ref.example) fields.push('example=not a real decision');
+  if (ref.parent) fields.push(`${ref.kind === 'feed' ? 'feed' : 'request'}-under=${ref.parent.id}`);
   const parts: string[] = [];
   for (const f of fields) {
     const bytes = Buffer.from(f, 'utf8');
@@ -284,7 +323,7 @@ export function compileOrdersZone(orders: readonly Order[], options: CompileOpti
   const noticeHost = options.noticeHost
     ? options.noticeHost.toLowerCase().replace(/\.$/, '')
     : undefined;
-  const entries = computeRules(orders, now, { zone, ...(noticeHost ? { noticeHost } : {}) });
+  const entries = [...computeRules(orders, now, { zone, ...(noticeHost ? { noticeHost } : {}) }), ...computeAddressRules(orders, now, { zone, ...(noticeHost ? { noticeHost } : {}) })];
   const byId = new Map(orders.map((o) => [o.id, o]));
   const problems: string[] = [];
   const rules = new Map<string, OrderRef[]>();

@@ -31,6 +31,7 @@ import type { DeclaredStatus, Order, OrderAction, OrderFile, SourcePos, StatusCh
 import { resolveNetworkSets, resolveScope } from './scope.js';
 import type { NetworkSets } from './scope.js';
 import { addDays, addMonths, formatInZone, isCalendarDate, isTimeZone, orderState, zonedMidnight } from './state.js';
+import { bindRequests, isRequestData, parseRequestData } from './request.js';
 
 export const DEFAULT_TIMEZONE = 'Europe/Paris';
 
@@ -170,6 +171,8 @@ export function parseOrder(text: string, file: string, opts: ParseOptions = {}):
     errors.push({ code: 'yaml', file, path: '', ...at });
     return { errors, warnings };
   }
+  // Regulator requests (issue 16): their own schema, bound to their parent in checkOrderSet.
+  if (isRequestData(data)) return parseRequestData(data, text, file, loc, opts, (issues, out) => zodProblems(issues, [], loc, file, out));
   const parsed = orderFileSchema.safeParse(data);
   if (!parsed.success) {
     zodProblems(parsed.error.issues, [], loc, file, errors);
@@ -358,6 +361,8 @@ export function checkOrderSet(input: readonly Order[], now: Date): OrderSetResul
       changed = true;
     }
   }
+  // Regulator requests: refused unless their parent order is known and running on their date (request.ts).
+  bindRequests(byId, errors);
   for (const o of [...byId.values()]) {
     const seen = new Set<string>([o.id]);
     for (let cur = o.amends; cur !== undefined; cur = byId.get(cur)?.amends) {

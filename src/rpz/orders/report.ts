@@ -6,7 +6,7 @@ import { computeRules, DEFAULT_ORDERS_ZONE, edeText } from './compile.js';
 import type { CompiledRule } from './compile.js';
 import { formatProblem } from './load.js';
 import type { OrderSetResult } from './load.js';
-import { actionToText, normalizeDomainName } from './schema.js';
+import { actionToText, chainLabel, normalizeDomainName } from './schema.js';
 import type { Order } from './schema.js';
 import { formatInZone, orderState } from './state.js';
 import { ipToBytes } from '../../resolver/acl.js';
@@ -27,6 +27,11 @@ export interface OrderRow {
   amends?: string;
   example: boolean;
   file: string;
+  /** Requests and feeds (issue 16): their kind and the court order they derive from. */
+  kind?: string;
+  parent?: string;
+  /** request -> order (court), in words. */
+  chain?: string;
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -46,6 +51,7 @@ export function listOrders(orders: readonly Order[], now: Date): { rows: OrderRo
         decisionDate: o.decisionDate, ...(o.reference !== undefined ? { reference: o.reference } : {}),
         effectiveDate: o.effectiveDate, lastDay: o.lastDay, action: actionToText(o.action),
         ...(o.amends !== undefined ? { amends: o.amends } : {}), example: o.example, file: o.file,
+        ...(o.parentOrder ? { kind: o.kind, parent: o.parentOrder.id, chain: chainLabel(o) } : {}),
       };
     });
   const text = table(
@@ -56,10 +62,17 @@ export function listOrders(orders: readonly Order[], now: Date): { rows: OrderRo
       r.state === 'expired' || r.state === 'lifted' || r.state === 'draft' ? '-' : String(r.daysLeft),
       String(r.names),
       `${r.effectiveDate} .. ${r.lastDay}`,
-      `${r.court}, ${r.decisionDate}${r.reference ? `, ${r.reference}` : ''}${r.amends ? ` (amends ${r.amends})` : ''}`,
+      `${r.court}, ${r.decisionDate}${r.reference ? `, ${r.reference}` : ''}${r.amends ? ` (amends ${r.amends})` : ''}`
+        + (r.parent ? ` -> ${orderChainTail(orders, r.parent)}` : ''),
     ]),
   );
   return { rows, text: `${text}\n${rows.length} order(s) at ${now.toISOString()}\n` };
+}
+
+/** "parent-id (court, date)" for the DECISION column of a request's row. */
+function orderChainTail(orders: readonly Order[], id: string): string {
+  const p = orders.find((o) => o.id === id);
+  return p ? `${p.id} (${p.court}, ${p.decisionDate}${p.reference ? `, ${p.reference}` : ''})` : id;
 }
 
 /** Errors and warnings of a load, with a summary; exit code 1 when any file failed. */
@@ -158,9 +171,10 @@ export function explainName(name: string, orders: readonly Order[], now: Date, o
     const applies = addr ? appliesToClient(o, addr) : true;
     const enforced = coverage !== 'not-covered' && s.state === 'active' && applies;
     const scope = addr ? scopeReason(o, client!, addr) : undefined;
+    const chain = o.parentOrder ? ` [${chainLabel(o)}]` : '';
     const reason = coverage === 'not-covered'
       ? `lists ${listed} without subdomains (include_subdomains: false); ${q} is not covered`
-      : `${coverage === 'exact' ? `lists ${q}` : `lists ${listed} with its subdomains`}; ${stateReason(o, s)}${scope ? `; ${scope}` : o.scope ? `; scoped: applies_to [${o.scope.appliesTo.join(', ') || 'every client'}]${o.scope.except.length ? `, except [${o.scope.except.join(', ')}]` : ''} (give --client ADDR)` : ''}`;
+      : `${coverage === 'exact' ? `lists ${q}` : `lists ${listed} with its subdomains`}; ${stateReason(o, s)}${chain}${scope ? `; ${scope}` : o.scope ? `; scoped: applies_to [${o.scope.appliesTo.join(', ') || 'every client'}]${o.scope.except.length ? `, except [${o.scope.except.join(', ')}]` : ''} (give --client ADDR)` : ''}`;
     matches.push({ order: o.id, listed, coverage, state: s.state, enforced, reason, ...(addr ? { appliesToClient: applies, scope: scope! } : {}) });
   }
   const zone = opts.zone ?? DEFAULT_ORDERS_ZONE;
@@ -169,6 +183,7 @@ export function explainName(name: string, orders: readonly Order[], now: Date, o
   if (rule) {
     lines.push(`  BLOCKED by rule ${rule.owner}.${zone} (${actionToText(rule.action)})`);
     lines.push(`  EDE 16 (Censored): ${edeText(rule.refs)}`);
+    if (rule.refs.some((r) => r.parent)) lines.push('  note: entries of regulator requests and feeds pass the safeguards on the running server first; a held one is not enforced (`verdict orders held`)');
   } else {
     lines.push(!matches.length ? '  not blocked: not listed in any order (nor is any parent domain)'
       : addr && matches.some((m) => m.coverage !== 'not-covered' && m.state === 'active')

@@ -94,6 +94,8 @@ export const scopeFields = {
 /** The file as written (snake_case keys); semantic checks come after, in load.ts. */
 export const orderFileSchema = z.strictObject({
   ...scopeFields,
+  /** Optional for a court order; `regulator-request` files have their own schema (request.ts). */
+  kind: z.literal('order', { error: 'expected kind: order or kind: regulator-request' }).optional(),
   id: z
     .string({ error: 'expected an id (letters, digits, ".", "_", "-")' })
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected an id of letters, digits, ".", "_", "-" (at most 100)'),
@@ -147,6 +149,8 @@ export interface OrderScope {
   readonly include?: readonly Prefix[];
   readonly exclude: readonly Prefix[];
 }
+/** `order`: loaded from a judgment by a person; the others arrive automatically and pass the safeguards. */
+export type OrderKind = 'order' | 'regulator-request' | 'feed';
 
 export type OrderAction = { type: 'redirect'; host: string } | { type: 'nxdomain' } | { type: 'nodata' };
 
@@ -200,6 +204,18 @@ export interface Order {
   readonly scope?: OrderScope;
   /** The transparency report may list `names` (else only their count). */
   readonly publishNames: boolean;
+  // --- regulator requests and feeds (issue 16; see request.ts) ---------------
+  /** `order` (absent) for a court order; a regulator request or a live feed derives from a parent order. */
+  readonly kind?: OrderKind;
+  /** Who issued a request (e.g. Arcom); for a request `court` holds the same. */
+  readonly authority?: string;
+  /** The parent order's id (requests and feeds). */
+  readonly parent?: string;
+  /** The parent order itself, bound by checkOrderSet: a derived entry is enforced only while it is. */
+  readonly parentOrder?: Order;
+  /** Address entries (rpz-ip triggers): IPv4/IPv6 addresses or CIDR prefixes, canonical text. */
+  readonly addresses?: readonly string[];
+  // ---------------------------------------------------------------------------
   /** Positions for cross-file diagnostics (duplicate ids, names in two orders). */
   readonly source: {
     readonly id: SourcePos;
@@ -247,4 +263,20 @@ export function actionToText(action: OrderAction): string {
 export function orderLabel(o: Pick<Order, 'id' | 'court' | 'decisionDate' | 'reference' | 'example'>): string {
   const ex = o.example ? 'EXAMPLE, not a real decision; ' : '';
   return `${o.id} (${ex}${o.court}, ${o.decisionDate}${o.reference ? `, ${o.reference}` : ''})`;
+}
+
+/** True for what arrives automatically (requests, feeds): the safeguards apply to it. */
+export function isAutomated(o: Pick<Order, 'kind'>): boolean {
+  return o.kind === 'regulator-request' || o.kind === 'feed';
+}
+
+/**
+ * The chain of authority in one line: `request -> order (court)`, e.g.
+ * "regulator request arcom-2014-0001 (Arcom, 2014-05-01, ARCOM/2014/0001) under court order
+ * 2013-tgi-paris-allostreaming (Tribunal de grande instance de Paris, 2013-11-28)".
+ */
+export function chainLabel(o: Pick<Order, 'id' | 'court' | 'decisionDate' | 'reference' | 'example' | 'kind' | 'parentOrder'>): string {
+  if (!o.parentOrder) return `court order ${orderLabel(o)}`;
+  const what = o.kind === 'feed' ? 'feed' : 'regulator request';
+  return `${what} ${orderLabel(o)} under ${chainLabel(o.parentOrder)}`;
 }

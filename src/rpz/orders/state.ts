@@ -58,6 +58,18 @@ export function statusAt(order: Order, t: Date): { status: DeclaredStatus; since
 }
 
 export function orderState(order: Order, now: Date): OrderState {
+  const own = ownState(order, now);
+  // A request or feed entry (issue 16) is enforced only while its parent order is: the parent's
+  // pending, suspended, lifted or expired state is the derived entry's too.
+  const p = order.parentOrder;
+  if (!p || own.state !== 'active') return own;
+  const ps = orderState(p, now);
+  if (ps.state === 'active') return own;
+  const note = `parent order ${p.id} is ${ps.state}`;
+  return { ...own, state: ps.state === 'draft' ? 'pending' : ps.state, daysLeft: ps.state === 'pending' ? own.daysLeft : 0, ...(ps.since ? { since: ps.since } : {}), note };
+}
+
+function ownState(order: Order, now: Date): OrderState {
   const t = now.getTime();
   const { activeFrom, expiresAt } = order;
   const st = statusAt(order, now);
@@ -88,6 +100,7 @@ export interface Transition {
 function candidates(order: Order): number[] {
   const out = [order.activeFrom.getTime(), order.expiresAt.getTime()];
   for (const h of order.history) if (h.at) out.push(h.at.getTime());
+  if (order.parentOrder) out.push(...candidates(order.parentOrder));
   return [...new Set(out)].sort((a, b) => a - b);
 }
 
