@@ -11,6 +11,9 @@ command -v unbound >/dev/null || need+=(unbound)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
 command -v ldns-signzone >/dev/null || need+=(ldnsutils)
+# DoT/DoH tests: a test CA made with openssl, DoH requests with curl (HTTP/2).
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

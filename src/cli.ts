@@ -101,12 +101,14 @@ async function check(args: string[]): Promise<number> {
   const { loadConfig } = await import('./config/load.js');
   const { checkPolicy } = await import('./rpz/manager.js');
   const { checkDnssecConfig } = await import('./dnssec/cli-check.js');
+  const { checkTlsConfig } = await import('./resolver/encrypted/certs.js');
   const loaded = loadConfig(file);
   const report = await checkPolicy(loaded);
   const dnssec = checkDnssecConfig(loaded);
-  for (const line of [...report.lines, ...dnssec.lines]) process.stdout.write(line + '\n');
-  for (const line of [...report.errors, ...dnssec.errors]) process.stderr.write(line + '\n');
-  if (report.errors.length || dnssec.errors.length) return 1;
+  const tls = checkTlsConfig(loaded.config.server.tls, loaded.baseDir);
+  for (const line of [...report.lines, ...dnssec.lines, ...tls.lines]) process.stdout.write(line + '\n');
+  for (const line of [...report.errors, ...dnssec.errors, ...tls.errors]) process.stderr.write(line + '\n');
+  if (report.errors.length || dnssec.errors.length || tls.errors.length) return 1;
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }
