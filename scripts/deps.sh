@@ -12,7 +12,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
 command -v ldns-signzone >/dev/null || need+=(ldnsutils)
 command -v chromium >/dev/null || need+=(chromium)   # the transparency page is rendered in a real browser (test/orders-transparency.test.ts)
+# DoT/DoH tests and forwarding over TLS: a test CA made with openssl, DoH requests with curl (HTTP/2).
 command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -110,14 +110,16 @@ async function check(args: string[]): Promise<number> {
   const { loadConfig } = await import('./config/load.js');
   const { checkPolicy } = await import('./rpz/manager.js');
   const { checkDnssecConfig } = await import('./dnssec/cli-check.js');
+  const { checkTlsConfig } = await import('./resolver/encrypted/certs.js');
   const loaded = loadConfig(file);
   const report = await checkPolicy(loaded);
   const dnssec = checkDnssecConfig(loaded);
   const { checkRoutes } = await import('./resolver/routes.js');
   const routes = checkRoutes(loaded.config, loaded.baseDir, loaded.file);
-  for (const line of [...report.lines, ...dnssec.lines, ...routes.lines]) process.stdout.write(line + '\n');
-  for (const line of [...report.errors, ...dnssec.errors, ...routes.errors]) process.stderr.write(line + '\n');
-  if (report.errors.length || dnssec.errors.length || routes.errors.length) return 1;
+  const tls = checkTlsConfig(loaded.config.server.tls, loaded.baseDir);
+  for (const line of [...report.lines, ...dnssec.lines, ...routes.lines, ...tls.lines]) process.stdout.write(line + '\n');
+  for (const line of [...report.errors, ...dnssec.errors, ...routes.errors, ...tls.errors]) process.stderr.write(line + '\n');
+  if (report.errors.length || dnssec.errors.length || routes.errors.length || tls.errors.length) return 1;
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }

@@ -15,7 +15,7 @@ import { PolicySet } from '../src/rpz/policy.js';
 import { PolicyZoneBuilder } from '../src/rpz/zone.js';
 import type { PolicyZoneOptions } from '../src/rpz/zone.js';
 import { AnswerCache, answerKey } from '../src/resolver/cache/answers.js';
-import { FastPath } from '../src/resolver/fastpath.js';
+import { FastPath, fastCountKey } from '../src/resolver/fastpath.js';
 import type { Transport, UpstreamQuestion, UpstreamReply } from '../src/resolver/transport.js';
 import { Verdict } from '../src/resolver/verdict.js';
 import { ask, tcpExchange, udpExchange } from './helpers/client.js';
@@ -56,7 +56,7 @@ test('a hit is the stored reply with the client\'s ID and question case', () => 
   assert.equal(nameToText(m.questions[0]!.name), 'WwW.ExAmPlE.cOm.');
   assert.equal(m.answers[0]!.ttl, 293, 'TTL counted down by whole seconds');
   assert.equal(fast.answered, 1);
-  assert.equal(fast.counts.get(Type.A * 32 + 0 * 2 + 0), 1, 'counted as A/NOERROR/udp');
+  assert.equal(fast.counts.get(fastCountKey(Type.A, 0, 'udp')), 1, 'counted as A/NOERROR/udp');
 });
 
 test('its key is the pipeline\'s key, for names of every case', () => {

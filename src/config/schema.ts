@@ -117,12 +117,40 @@ export const configSchema = z.strictObject({
     /** SO_RCVBUF of each UDP listener, bytes (Linux caps it at net.core.rmem_max); 0 = the kernel's default. */
     udp_receive_buffer: z.number().int().min(0).max(1 << 30).default(4 * 1024 * 1024),
     workers: z.number().int().min(1).max(64).default(1),
+    /** DNS over TLS listeners (RFC 7858), "ADDR:PORT" (default port 853); need `tls`. */
+    dot_listen: z.array(endpoint).default([]),
+    /** DNS over HTTPS listeners (RFC 8484; HTTP/2, HTTP/1.1 fallback), "ADDR:PORT" (default port 443); need `tls`. */
+    doh_listen: z.array(endpoint).default([]),
+    /** The DoH URI path (RFC 8484 4.1); any other path gets 404. */
+    doh_path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/, 'expected an absolute path such as /dns-query').default('/dns-query'),
+    /** The certificate (chain) and its private key, PEM, for DoT and DoH; reloaded on SIGHUP / `verdict ctl reload`. */
+    tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+    /** A TLS handshake not finished in this time is cut (a client that never finishes it holds no slot for long). */
+    tls_handshake_timeout_ms: z.number().int().min(100).max(120_000).default(5000),
+    /** Concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+    doh_max_streams: z.number().int().min(1).max(1000).default(100),
+    /** A DoH request (headers and body) not received whole in this time gets 408 (slowloris). */
+    doh_request_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+    /** Discovery of Designated Resolvers (RFC 9462): `_dns.resolver.arpa SVCB` names our DoT and DoH endpoints. */
+    ddr: z.strictObject({
+      /** The name clients reach the DoT listener by (in the certificate); absent: no DoT record. */
+      dot_name: domainName.optional(),
+      /** The name clients reach the DoH listener by (in the certificate); absent: no DoH record. */
+      doh_name: domainName.optional(),
+      ttl: z.number().int().min(0).max(86_400).default(300),
+    }).optional(),
     /** Per-client token bucket; off by default (0). Loopback clients are exempt unless limit_loopback. */
     rate_limit: z.strictObject({
       qps: z.number().min(0).default(0),
       burst: z.number().int().min(1).default(200),
       limit_loopback: z.boolean().default(false),
     }).prefault({}),
+  }).superRefine((s, ctx) => {
+    if ((s.dot_listen.length || s.doh_listen.length) && !s.tls) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'dot_listen and doh_listen need tls: { cert_file, key_file }' });
+    }
+    if (s.ddr?.dot_name && !s.dot_listen.length) ctx.addIssue({ code: 'custom', path: ['ddr', 'dot_name'], message: 'ddr.dot_name needs a dot_listen address' });
+    if (s.ddr?.doh_name && !s.doh_listen.length) ctx.addIssue({ code: 'custom', path: ['ddr', 'doh_name'], message: 'ddr.doh_name needs a doh_listen address' });
   }).prefault({}),
   resolver: z.strictObject({
     root_hints: z.array(hint).min(1).optional(),

@@ -48,6 +48,12 @@ export class Metrics {
   readonly localAnswers: Counter<'zone'>;
   readonly forwardedQueries: Counter<'zone'>;
   readonly stubQueries: Counter<'zone'>;
+  readonly tlsConnections: Counter<'transport' | 'resumed'>;
+  readonly tlsHandshakeFailures: Counter<'transport'>;
+  readonly tlsCertExpiry: Gauge<'file'>;
+  /** The DoT/DoH certificate in use: verdict_tls_certificate_expiry_seconds counts down to its end when scraped. */
+  tlsCertificate?: { file: string; notAfter: Date };
+  readonly dohResponses: Counter<'status'>;
   private readonly queryChildren = new Map<string, { inc(n?: number): void }>();
 
   constructor() {
@@ -93,6 +99,18 @@ export class Metrics {
     this.transfers = new Counter({ name: 'verdict_zone_transfers_total', help: 'Zone transfers, by zone, kind (axfr, ixfr) and result.', labelNames: ['zone', 'kind', 'result'], registers: r });
     this.ordersHeld = new Gauge({ name: 'verdict_orders_held_entries', help: 'Entries of regulator requests and feeds held by the safeguards (protected list, impact check) until a person confirms or rejects them.', labelNames: ['order'], registers: r, aggregator: 'max' });
     this.zoneStoreFailures = new Counter({ name: 'verdict_zone_store_failures_total', help: 'Transferred zones that could not be saved to transfer.state_dir (disk full...): served from memory, the previous copy kept on disk.', labelNames: ['zone'], registers: r });
+    this.tlsConnections = new Counter({ name: 'verdict_tls_connections_total', help: 'DoT and DoH connections whose TLS handshake completed, by transport (dot, doh) and whether the TLS session was resumed.', labelNames: ['transport', 'resumed'], registers: r });
+    this.tlsHandshakeFailures = new Counter({ name: 'verdict_tls_handshake_failures_total', help: 'DoT and DoH connections closed before their TLS handshake completed (garbage, a timeout, no common protocol).', labelNames: ['transport'], registers: r });
+    const metrics = this;
+    this.tlsCertExpiry = new Gauge({
+      name: 'verdict_tls_certificate_expiry_seconds', help: 'Seconds until the DoT/DoH certificate (server.tls.cert_file) expires; renew and reload before it reaches 0.', labelNames: ['file'], registers: r, aggregator: 'min',
+      collect() {
+        const c = metrics.tlsCertificate;
+        this.reset();
+        if (c) this.labels(c.file).set(Math.floor((c.notAfter.getTime() - Date.now()) / 1000));
+      },
+    });
+    this.dohResponses = new Counter({ name: 'verdict_doh_responses_total', help: 'DoH requests by HTTP status sent (200, 400, 404, 405, 408, 413, 415; 0: stream reset, the policy dropped the query).', labelNames: ['status'], registers: r });
     this.startupGate = new Counter({ name: 'verdict_startup_gate_queries_total', help: 'Queries that arrived before the policy was loaded, by outcome: released (held, then answered with the policy), timeout, full, servfail or shut (SERVFAIL, EDE 14).', labelNames: ['outcome'], registers: r });
   }
 

@@ -51,6 +51,7 @@
  * catches up at its next refresh.
  */
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import type { Worker } from 'node:cluster';
 import { resolve } from 'node:path';
 import pino from 'pino';
@@ -68,6 +69,12 @@ import { Verdict } from './verdict.js';
 
 /** Set by the primary in each worker's environment: its index, 0..N-1, kept across restarts. */
 const INDEX_ENV = 'VERDICT_WORKER_INDEX';
+/**
+ * Set by the primary in each worker's environment: the TLS session ticket keys (hex) of the DoT/DoH
+ * listeners, the same in every worker, so a client resumes its TLS session whichever worker its next
+ * connection lands on. Removed from the worker's environment once read.
+ */
+const TICKET_KEYS_ENV = 'VERDICT_TLS_TICKET_KEYS';
 /** prom-client's cluster messages (prom-client/lib/cluster.js); the worker side is answered here. */
 const PROM_REQ = 'prom-client:getMetricsReq';
 const PROM_RES = 'prom-client:getMetricsRes';
@@ -127,6 +134,8 @@ function send(msg: ToPrimary | { type: string; requestId: number; metrics?: unkn
 /** A worker: one Verdict serving the shared sockets, driven by the primary over IPC. */
 export async function runWorker(file: string): Promise<number> {
   const index = Number(process.env[INDEX_ENV]);
+  const ticketKeys = process.env[TICKET_KEYS_ENV] ? Buffer.from(process.env[TICKET_KEYS_ENV]!, 'hex') : undefined;
+  delete process.env[TICKET_KEYS_ENV];
   let logger: Logger = pino({ base: { svc: 'verdict', worker: index } });
   let verdict: Verdict;
   try {
@@ -135,6 +144,7 @@ export async function runWorker(file: string): Promise<number> {
     verdict = new Verdict(loaded, {
       logger,
       onNotify: (zone, from) => void send({ verdict: 'notify', zone: nameToText(zone), from }),
+      ...(ticketKeys?.length === 48 ? { tlsTicketKeys: ticketKeys } : {}),
     });
     await verdict.start();
   } catch (e) {
@@ -242,6 +252,8 @@ export class ClusterPrimary {
   private readonly aggregator = new AggregatorRegistry();
   private readonly upGauge: Gauge;
   private readonly restartCounter: Counter;
+  /** DoT/DoH session ticket keys given to every worker (restarted ones too), for the primary's lifetime. */
+  private readonly ticketKeys = randomBytes(48);
   /** Settles the start: first failure or all ready. */
   private startWaiter?: { ok(): void; fail(e: Error): void };
 
@@ -296,7 +308,7 @@ export class ClusterPrimary {
     s.timer = undefined;
     s.ready = false;
     s.startedAt = Date.now();
-    const w = cluster.fork({ [INDEX_ENV]: String(s.index) });
+    const w = cluster.fork({ [INDEX_ENV]: String(s.index), [TICKET_KEYS_ENV]: this.ticketKeys.toString('hex') });
     s.worker = w;
     w.on('exit', (code, signal) => this.onExit(s, w, code, signal));
   }
@@ -406,7 +418,7 @@ export class ClusterPrimary {
       // Compared with what the workers were started with: these need a restart of the primary.
       const was = this.loaded.config;
       const restartOnly = [
-        ...(['workers', 'listen'] as const).filter((k) => JSON.stringify(next.config.server[k]) !== JSON.stringify(was.server[k])).map((k) => `server.${k}`),
+        ...(['workers', 'listen', 'dot_listen', 'doh_listen'] as const).filter((k) => JSON.stringify(next.config.server[k]) !== JSON.stringify(was.server[k])).map((k) => `server.${k}`),
         ...(['control', 'metrics'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(was[k])),
       ];
       if (restartOnly.length) this.logger.warn({ keys: restartOnly }, 'these settings change only at a restart');

@@ -2,12 +2,18 @@
 import type { Message } from '../dns/message.js';
 import type { Resolved } from './iterator/iterator.js';
 
+/** How the message is framed: a datagram, or a stream with no size limit (TCP, and DoT/DoH over it). */
 export type TransportKind = 'udp' | 'tcp';
+
+/** The listener a query came through (metrics, logs): DoT and DoH are 'tcp' for every size and rate rule. */
+export type Channel = TransportKind | 'dot' | 'doh';
 
 export interface RequestContext {
   raw: Buffer;
   client: { address: string; port: number };
   transport: TransportKind;
+  /** Set for DoT (RFC 7858) and DoH (RFC 8484) queries, whose `transport` is 'tcp'; absent: `transport`. */
+  channel?: Channel;
   /** performance.now() at arrival. */
   started: number;
   query?: Message;

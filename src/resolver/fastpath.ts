@@ -20,7 +20,18 @@
 import type { PolicySet } from '../rpz/policy.js';
 import { answerKeyOf } from './cache/answers.js';
 import type { AnswerCache } from './cache/answers.js';
-import type { TransportKind } from './context.js';
+import type { Channel, TransportKind } from './context.js';
+
+const CHANNELS: readonly Channel[] = ['udp', 'tcp', 'dot', 'doh'];
+
+/** The key of FastPath.counts: query type, rcode and channel in one number. */
+export function fastCountKey(qtype: number, rcode: number, channel: Channel): number {
+  return qtype * 64 + rcode * 4 + CHANNELS.indexOf(channel);
+}
+
+export function fromFastCountKey(k: number): { qtype: number; rcode: number; channel: Channel } {
+  return { qtype: Math.floor(k / 64), rcode: (k >> 2) & 0xf, channel: CHANNELS[k & 3]! };
+}
 
 export interface FastPathDeps {
   answers: AnswerCache;
@@ -40,7 +51,7 @@ function slowType(t: number): boolean {
 
 export class FastPath {
   /**
-   * Answers given here, by `qtype * 32 + rcode * 2 + (tcp ? 1 : 0)`; pushed to Prometheus when
+   * Answers given here, by fastCountKey(qtype, rcode, channel); pushed to Prometheus when
    * scraped. They are not timed: an answer given here takes microseconds, all of it inside the
    * histogram's first bucket, and prom-client's observe() alone cost 4% of the CPU per query.
    */
@@ -50,8 +61,9 @@ export class FastPath {
 
   constructor(private readonly deps: FastPathDeps) {}
 
-  /** The reply for `raw`, or undefined to let the pipeline handle it. */
-  answer(raw: Buffer, address: string, transport: TransportKind): Buffer | undefined {
+  /** The reply for `raw`, or undefined to let the pipeline handle it. DoT and DoH are streams: TCP's rules. */
+  answer(raw: Buffer, address: string, channel: Channel): Buffer | undefined {
+    const transport: TransportKind = channel === 'udp' ? 'udp' : 'tcp';
     const len = raw.length;
     // Header: QR=0, OPCODE=QUERY, RD=1; QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT 0 or 1.
     if (len < 17 || (raw[2]! & 0xf9) !== 0x01) return undefined;
@@ -117,7 +129,7 @@ export class FastPath {
     // Access last: it may take a rate-limit token, which must only be spent on a query answered here.
     if (!entry || !this.deps.admits(address, transport)) return undefined;
     const wire = answers.patch(entry, raw, qEnd);
-    const k = qtype * 32 + (wire[3]! & 0xf) * 2 + (transport === 'tcp' ? 1 : 0);
+    const k = fastCountKey(qtype, wire[3]! & 0xf, channel);
     this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
     this.answered++;
     this.deps.observe?.(upper ? name.toLowerCase() : name, address);

@@ -11,8 +11,9 @@ import DgramAsPromised from 'dgram-as-promised';
 import type { SocketAsPromised } from 'dgram-as-promised';
 import type { Endpoint } from '../config/endpoint.js';
 import { Rcode } from '../dns/constants.js';
+import { padAnswer, queryIsPadded } from '../dns/padding.js';
 import { headerOnlyReply } from '../dns/reply.js';
-import type { RequestContext, TransportKind } from './context.js';
+import type { Channel, RequestContext, TransportKind } from './context.js';
 import type { Pipeline } from './pipeline.js';
 
 
@@ -30,7 +31,7 @@ export interface ServerOptions {
   /** Queries one TCP connection may have in flight at once. */
   tcpMaxInFlight?: number;
   /** Answers what it can straight from the query bytes (fastpath.ts); undefined sends the packet down the pipeline. */
-  fastPath?: { answer(raw: Buffer, address: string, transport: TransportKind): Buffer | undefined };
+  fastPath?: { answer(raw: Buffer, address: string, channel: Channel): Buffer | undefined };
 }
 
 /**
@@ -126,6 +127,20 @@ export class DnsServer {
     }
   }
 
+  /**
+   * One query from an encrypted listener (DoT, DoH: src/resolver/encrypted/): the fast path, else the
+   * pipeline, with TCP's rules (no size limit, no rate limit). `send` is called exactly once, with
+   * the reply or undefined (dropped); synchronously for a fast-path answer. Counted for the drain.
+   */
+  query(raw: Buffer, client: { address: string; port: number }, channel: 'dot' | 'doh', send: (wire: Buffer | undefined, more?: Buffer[]) => void): void {
+    if (this.closing) return send(undefined);
+    const fast = this.opts.fastPath?.answer(raw, client.address, channel);
+    if (fast) return send(fast);
+    const ctx = this.begin(raw, client.address, client.port, 'tcp');
+    ctx.channel = channel;
+    this.process(ctx, (wire) => send(wire, ctx.moreWires));
+  }
+
   /** A bug, not bad input: log it and still answer SERVFAIL rather than leave the client waiting. */
   private failed(ctx: RequestContext, err: Error, send: (wire: Buffer | undefined) => void): void {
     this.events.onError?.(err, ctx);
@@ -150,7 +165,16 @@ export class DnsServer {
     });
   }
 
-  private onConnection(c: Socket): void {
+  /**
+   * A stream of length-prefixed messages: a TCP connection, or a DoT one (RFC 7858 3.3: the same
+   * framing inside TLS) handed over by the DoT listener once its handshake is done. DoT answers to
+   * padded queries are padded (RFC 7830, RFC 8467).
+   */
+  acceptStream(c: Socket, channel: 'tcp' | 'dot'): void {
+    this.onConnection(c, channel);
+  }
+
+  private onConnection(c: Socket, channel: 'tcp' | 'dot' = 'tcp'): void {
     if (this.closing) {
       c.destroy();
       return;
@@ -203,14 +227,16 @@ export class DnsServer {
           else c.pause();
           return;
         }
-        const fast = this.opts.fastPath?.answer(raw, c.remoteAddress ?? '', 'tcp');
+        const pad = channel === 'dot' && queryIsPadded(raw);
+        const fast = this.opts.fastPath?.answer(raw, c.remoteAddress ?? '', channel);
         if (fast) {
-          write(fast);
+          write(pad ? padAnswer(fast) : fast);
           continue;
         }
         pending++;
         const ctx = this.begin(raw, c.remoteAddress ?? '', c.remotePort ?? 0, 'tcp');
-        this.process(ctx, (wire) => send(wire, ctx.moreWires));
+        if (channel !== 'tcp') ctx.channel = channel;
+        this.process(ctx, (wire) => send(wire && pad ? padAnswer(wire) : wire, ctx.moreWires));
       }
       if (pending >= maxInFlight) c.pause(); // back-pressure: stop reading until answers go out
     });

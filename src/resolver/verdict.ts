@@ -26,7 +26,7 @@ import { AnyStage } from './stages/any.js';
 import { Iterator } from './iterator/iterator.js';
 import type { RootHint } from './iterator/iterator.js';
 import { Pipeline } from './pipeline.js';
-import { FastPath } from './fastpath.js';
+import { FastPath, fromFastCountKey } from './fastpath.js';
 import { IANA_ROOT_HINTS, rootHintsFromFile } from './roothints.js';
 import { ServerSelection } from './selection.js';
 import { RateLimiter } from './ratelimit.js';
@@ -56,6 +56,9 @@ import { logAddress } from './privacy.js';
 import { MirrorFeed } from './mirror-feed.js';
 import type { Transport } from './transport.js';
 import { buildDnssec } from './dnssec-setup.js';
+import { EncryptedListeners } from './encrypted/listeners.js';
+import { DdrStage } from './stages/ddr.js';
+import type { DdrEndpoint } from './stages/ddr.js';
 import type { DnssecSetup } from './dnssec-setup.js';
 
 export interface VerdictDeps {
@@ -68,6 +71,8 @@ export interface VerdictDeps {
   orderClock?: () => Date;
   /** A NOTIFY for one of our secondary zones was accepted (a cluster worker tells the others). */
   onNotify?: (zone: Name, from: string) => void;
+  /** TLS session ticket keys (48 bytes) for DoT/DoH: a cluster primary gives every worker the same. */
+  tlsTicketKeys?: Buffer;
 }
 
 function limiter(cfg: Config, now: () => number = Date.now): RateLimiter | undefined {
@@ -88,6 +93,8 @@ export class Verdict {
   readonly gate: StartupGate;
   private readonly fastPath: FastPath;
   readonly server: DnsServer;
+  /** DoT and DoH listeners (server.dot_listen, server.doh_listen), feeding `server`. */
+  readonly encrypted: EncryptedListeners;
   readonly metrics = new Metrics();
   private metricsServer?: MetricsServer;
   private control?: ControlServer;
@@ -204,6 +211,26 @@ export class Verdict {
       onError: (err) => this.logger.error({ err }, 'internal error while answering'),
       onAnswer: (ctx, wire) => this.onAnswer(ctx, wire),
     });
+    this.encrypted = new EncryptedListeners(loaded, {
+      server: this.server, metrics: this.metrics, logger: this.logger,
+      ...(deps.tlsTicketKeys ? { ticketKeys: deps.tlsTicketKeys } : {}),
+    });
+  }
+
+  /** What `_dns.resolver.arpa SVCB` names (RFC 9462): the configured names, the listeners' bound ports and addresses. */
+  private ddrEndpoints(): DdrEndpoint[] {
+    const ddr = this.config.server.ddr;
+    if (!ddr) return [];
+    const bound = this.encrypted?.addresses ?? [];
+    const out: DdrEndpoint[] = [];
+    const add = (name: string | undefined, transport: 'dot' | 'doh', priority: number, extra: Partial<DdrEndpoint>) => {
+      const at = bound.filter((a) => a.transport === transport);
+      if (!name || !at.length) return;
+      out.push({ priority, target: nameFromText(name.endsWith('.') ? name : name + '.'), alpn: [], port: at[0]!.port, addresses: [...new Set(at.map((a) => a.address))], ...extra });
+    };
+    add(ddr.dot_name, 'dot', 1, { alpn: ['dot'] });
+    add(ddr.doh_name, 'doh', 2, { alpn: ['h2'], dohpath: `${this.config.server.doh_path}{?dns}` });
+    return out;
   }
 
   get config(): Config {
@@ -241,6 +268,8 @@ export class Verdict {
       // Nothing past this point before the policy is loaded: never fail open.
       this.gate,
       new PolicyBeforeStage(this.policy.current, policyOptions),
+      // resolver.arpa is answered here, never sent upstream (RFC 9462 8).
+      new DdrStage(() => this.ddrEndpoints(), cfg.server.ddr?.ttl ?? 300, cfg.server.max_udp_size),
       new AnyStage(),
       new AnswerCacheStage(this.answers),
       this.resolveStage,
@@ -307,11 +336,11 @@ export class Verdict {
       return;
     }
     const rcode = ctx.response?.rcode ?? (wire[3]! & 0xf);
-    this.metrics.countQuery(ctx.query?.questions[0]?.type ?? 0, rcode, ctx.transport);
+    this.metrics.countQuery(ctx.query?.questions[0]?.type ?? 0, rcode, ctx.channel ?? ctx.transport);
     if (ctx.resolved?.ede?.code === Ede.STALE_ANSWER && !ctx.notes.rewritten) this.metrics.staleAnswers.inc();
     this.metrics.latency.labels(ctx.notes.cache ? 'cache' : ctx.resolved ? 'resolver' : 'direct').observe((performance.now() - ctx.started) / 1000);
     if (this.config.log.queries) {
-      this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.transport }, 'query');
+      this.logger.info({ qname: ctx.query?.questions[0] ? nameToText(ctx.query.questions[0].name) : undefined, qtype: ctx.query?.questions[0]?.type, rcode, transport: ctx.channel ?? ctx.transport }, 'query');
     }
   }
 
@@ -352,7 +381,10 @@ export class Verdict {
     this.metrics.cacheBytes.labels('records').set(this.cache.bytes);
     this.metrics.cacheBytes.labels('answers').set(this.answers.bytes);
     // Answers from the fast path: counted there as plain numbers, pushed here (and zeroed).
-    for (const [k, n] of this.fastPath.counts) this.metrics.countQuery(k >> 5, (k >> 1) & 0xf, k & 1 ? 'tcp' : 'udp', n);
+    for (const [k, n] of this.fastPath.counts) {
+      const { qtype, rcode, channel } = fromFastCountKey(k);
+      this.metrics.countQuery(qtype, rcode, channel, n);
+    }
     this.fastPath.counts.clear();
   }
 
@@ -366,7 +398,7 @@ export class Verdict {
     return {
       status: () => ({
         uptime_seconds: Math.round(process.uptime()),
-        listening: this.server.addresses,
+        listening: [...this.server.addresses, ...this.encrypted.addresses],
         cache: { records: this.cache.size, answers: this.answers.size, hits: this.cache.hits + this.answers.hits, misses: this.cache.misses },
         config: this.loaded.file,
       }),
@@ -412,6 +444,7 @@ export class Verdict {
     try {
       if (mode !== 'closed') {
         await this.server.start();
+        await this.encrypted.start();
         this.listening = true;
         this.logger.info({ listen: this.server.addresses, mode }, `listening; loading the policy (${mode === 'wait' ? 'queries wait for it' : 'queries get SERVFAIL until then'})`);
       }
@@ -427,13 +460,16 @@ export class Verdict {
       this.logger.info({ ms: Math.round(performance.now() - started), zones: this.policy.status().map((z) => ({ zone: z.zone, enforced: z.enforced })) }, 'policy loaded');
       if (mode === 'closed') {
         await this.server.start();
+        await this.encrypted.start();
         this.listening = true;
       }
     } catch (e) {
       this.gate.shut();
       this.listening = false;
       this.policy.stop();
+      this.encrypted.close();
       await this.server.stop(0);
+      this.encrypted.destroy();
       await this.metricsServer?.stop();
       this.metricsServer = undefined;
       throw e;
@@ -443,7 +479,7 @@ export class Verdict {
       this.control = new ControlServer(resolve(this.loaded.baseDir, ctl.socket), this.controlHandlers());
       await this.control.start();
     }
-    this.logger.info({ listen: this.server.addresses }, 'verdict listening');
+    this.logger.info({ listen: [...this.server.addresses, ...this.encrypted.addresses] }, 'verdict listening');
   }
 
   get metricsAddress(): { address: string; port: number } | undefined {
@@ -455,6 +491,8 @@ export class Verdict {
     // Build the new pipeline first: a config it cannot use (a bad TSIG key) changes nothing.
     const pipeline = this.buildPipeline(next.config);
     const routes = routesFromConfig(next.config, next.baseDir);
+    // The certificate pair first: one that fails its checks (TlsPairError) changes nothing.
+    this.encrypted.reload(next);
     await this.policy.reload(next);
     this.swapRoutes(routes);
     this.loaded = next;
@@ -483,7 +521,9 @@ export class Verdict {
     this.gate.shut();
     this.policy.stop();
     this.mirrors?.stop();
+    this.encrypted.close();
     await this.server.stop();
+    this.encrypted.destroy();
     await this.metricsServer?.stop();
     await this.control?.stop();
     if (this.transport instanceof NetTransport) this.transport.close();
