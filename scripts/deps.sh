@@ -11,6 +11,11 @@ command -v unbound >/dev/null || need+=(unbound)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
 command -v ldns-signzone >/dev/null || need+=(ldnsutils)
+# The batched UDP addon (native/udp) is built by node-gyp: a C compiler, make, python3.
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

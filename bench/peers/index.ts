@@ -4,9 +4,9 @@ import { knot } from './knot.js';
 import { pdns } from './pdns.js';
 import type { Peer } from './peer.js';
 import { unbound } from './unbound.js';
-import { verdict } from './verdict.js';
+import { verdict, verdictDgram } from './verdict.js';
 
-export const PEERS: readonly Peer[] = [verdict, unbound, bind, pdns, knot];
+export const PEERS: readonly Peer[] = [verdict, verdictDgram, unbound, bind, pdns, knot];
 
 /** Parse `--only a,b` against the peer ids; throws on an unknown id. */
 export function selectPeers(only: string | undefined): Peer[] {

@@ -1,13 +1,18 @@
-/** Verdict itself (dist/src/cli.js serve), one worker. */
+/**
+ * Verdict itself (dist/src/cli.js serve), one worker: `verdict` on the UDP I/O it
+ * picks (the batched addon, native/udp, where built), `verdict-dgram` forced onto
+ * node:dgram (VERDICT_UDP_IO=dgram), for the comparison of issue 19.
+ */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './peer.js';
 import type { Peer } from './peer.js';
 
-export const verdict: Peer = {
-  id: 'verdict',
-  label: 'Verdict',
+function verdictPeer(id: string, label: string, udpIo: 'auto' | 'dgram'): Peer {
+  return {
+  id,
+  label,
   missing: () => (existsSync(join(REPO, 'dist/src/cli.js')) ? undefined : 'dist/src/cli.js missing: run npx tsc -p .'),
   spawn(c) {
     const file = join(c.dir, 'verdict.yaml');
@@ -32,6 +37,10 @@ control: { enabled: false }
 mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
 log: { level: warn, policy_hits: false }
 `);
-    return spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VERDICT_UDP_IO: udpIo } });
   },
-};
+  };
+}
+
+export const verdict = verdictPeer('verdict', 'Verdict', 'auto');
+export const verdictDgram = verdictPeer('verdict-dgram', 'Verdict (dgram)', 'dgram');

@@ -49,6 +49,12 @@ export const configSchema = z.strictObject({
     /** SO_RCVBUF of each UDP listener, bytes (Linux caps it at net.core.rmem_max); 0 = the kernel's default. */
     udp_receive_buffer: z.number().int().min(0).max(1 << 30).default(4 * 1024 * 1024),
     workers: z.number().int().min(1).max(64).default(1),
+    /**
+     * UDP I/O: `auto` uses the batched addon (native/udp: recvmmsg/sendmmsg, one socket per worker)
+     * where it was built and loads, else node:dgram; `dgram` always node:dgram; `recvmmsg` requires
+     * the addon (start fails without it). The environment variable VERDICT_UDP_IO overrides it.
+     */
+    udp_io: z.enum(['auto', 'recvmmsg', 'dgram']).default('auto'),
     /** Per-client token bucket; off by default (0). Loopback clients are exempt unless limit_loopback. */
     rate_limit: z.strictObject({
       qps: z.number().min(0).default(0),

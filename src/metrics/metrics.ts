@@ -22,6 +22,7 @@ export class Metrics {
   readonly fastAnswers: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEntries: Gauge;
+  readonly udpIo: Gauge<'impl'>;
   readonly staleAnswers: Counter;
   readonly upstreamQueries: Counter;
   readonly upstreamTimeouts: Counter;
@@ -63,6 +64,7 @@ export class Metrics {
     this.staleAnswers = new Counter({ name: 'verdict_stale_answers_total', help: 'Client queries answered from expired cache data (serve-stale, RFC 8767).', registers: r });
     this.dnssecValidations = new Counter({ name: 'verdict_dnssec_validations_total', help: 'DNSSEC verdicts on resolution steps (RRsets and negative answers), by result (secure, insecure, bogus) and, for bogus and noted insecure ones, the Extended DNS Error code.', labelNames: ['result', 'reason'], registers: r });
     this.aggressiveNsec = new Counter({ name: 'verdict_dnssec_aggressive_answers_total', help: 'Negative answers synthesised from cached, validated NSEC records (RFC 8198), by kind (nxdomain, nodata).', labelNames: ['kind'], registers: r });
+    this.udpIo = new Gauge({ name: 'verdict_udp_io', help: 'UDP I/O of the listeners: impl="recvmmsg" (the batched addon, native/udp) or "dgram" (node:dgram, when the addon is not built, cannot load or is switched off); 1 per process.', labelNames: ['impl'], registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });
     this.upstreamTimeouts = new Counter({ name: 'verdict_upstream_timeouts_total', help: 'Upstream queries that timed out.', registers: r });

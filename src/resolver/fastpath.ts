@@ -19,7 +19,7 @@
  */
 import type { PolicySet } from '../rpz/policy.js';
 import { answerKeyOf } from './cache/answers.js';
-import type { AnswerCache } from './cache/answers.js';
+import type { AnswerCache, AnswerEntry } from './cache/answers.js';
 import type { TransportKind } from './context.js';
 
 export interface FastPathDeps {
@@ -50,6 +50,38 @@ export class FastPath {
 
   /** The reply for `raw`, or undefined to let the pipeline handle it. */
   answer(raw: Buffer, address: string, transport: TransportKind): Buffer | undefined {
+    const entry = this.match(raw, address, transport);
+    if (!entry) return undefined;
+    const wire = this.deps.answers.patch(entry, raw, this.qEnd);
+    this.count(wire[3]!, transport);
+    return wire;
+  }
+
+  /**
+   * The reply to a UDP query written into `out` at `at` (the batched listener's output buffer,
+   * udp-batch.ts), which must have room for maxUdpSize bytes there; its length, or 0 to let the
+   * pipeline handle it.
+   */
+  answerInto(raw: Buffer, address: string, out: Buffer, at: number): number {
+    const entry = this.match(raw, address, 'udp');
+    if (!entry) return 0;
+    const len = this.deps.answers.patchInto(entry, raw, this.qEnd, out, at);
+    this.count(out[at + 3]!, 'udp');
+    return len;
+  }
+
+  private count(flags: number, transport: TransportKind): void {
+    const k = this.qtype * 32 + (flags & 0xf) * 2 + (transport === 'tcp' ? 1 : 0);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.answered++;
+  }
+
+  /** Where the last matched query's question ends, and its type (set by `match`: no tuple per query). */
+  private qEnd = 0;
+  private qtype = 0;
+
+  /** The cache entry that answers `raw` as the pipeline would, or undefined. */
+  private match(raw: Buffer, address: string, transport: TransportKind): AnswerEntry | undefined {
     const len = raw.length;
     // Header: QR=0, OPCODE=QUERY, RD=1; QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT 0 or 1.
     if (len < 17 || (raw[2]! & 0xf9) !== 0x01) return undefined;
@@ -111,10 +143,8 @@ export class FastPath {
     const entry = answers.lookup(answerKeyOf(upper ? name.toLowerCase() : name, qtype, bits), maxSize);
     // Access last: it may take a rate-limit token, which must only be spent on a query answered here.
     if (!entry || !this.deps.admits(address, transport)) return undefined;
-    const wire = answers.patch(entry, raw, qEnd);
-    const k = qtype * 32 + (wire[3]! & 0xf) * 2 + (transport === 'tcp' ? 1 : 0);
-    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
-    this.answered++;
-    return wire;
+    this.qEnd = qEnd;
+    this.qtype = qtype;
+    return entry;
   }
 }

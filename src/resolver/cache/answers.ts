@@ -111,22 +111,32 @@ export class AnswerCache {
   /** A copy of the entry's reply made the client's own (see `reply`); counts a hit. */
   patch(e: AnswerEntry, raw: Buffer, qEnd: number): Buffer {
     const out = Buffer.allocUnsafe(e.wire.length);
-    e.wire.copy(out);
-    out[0] = raw[0]!;
-    out[1] = raw[1]!;
-    out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
+    this.patchInto(e, raw, qEnd, out, 0);
+    return out;
+  }
+
+  /**
+   * As `patch`, written into `out` at `at` (the batched UDP output buffer: no Buffer per reply);
+   * the caller makes sure it fits. Returns the reply's length.
+   */
+  patchInto(e: AnswerEntry, raw: Buffer, qEnd: number, out: Buffer, at: number): number {
+    const wire = e.wire;
+    out.set(wire, at);
+    out[at] = raw[0]!;
+    out[at + 1] = raw[1]!;
+    out[at + 2] = (wire[2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
     // The question name sits at offset 12 in both, of equal length: take the client's case.
-    raw.copy(out, 12, 12, qEnd);
+    for (let i = 12; i < qEnd; i++) out[at + i] = raw[i]!;
     const elapsed = Math.floor((this.now() - e.created) / 1000);
     if (elapsed > 0) {
       const ttls = e.ttls;
       for (let i = 0; i < ttls.length; i++) {
-        const o = ttls[i]!;
+        const o = at + ttls[i]!;
         out.writeUInt32BE(Math.max(0, out.readUInt32BE(o) - elapsed), o);
       }
     }
     this.hits++;
-    return out;
+    return wire.length;
   }
 
   clear(): void {
