@@ -51,18 +51,21 @@
  *   --runs N         runs per figure (default 5; medians are reported)
  *   --duration S     seconds per dnsperf run (default 8)
  *   --rules N        QNAME triggers in the big zone (default 1,000,000)
- *   --only a,b       resolvers to run (verdict,unbound,bind,pdns,knot)
+ *   --only a,b       resolvers to run (verdict,verdict-dgram,unbound,bind,pdns,knot);
+ *                    verdict-dgram is Verdict forced onto node:dgram (VERDICT_UDP_IO=dgram)
+ *   --cached-only    steps 1-3 only (start, cached answers, memory): the UDP I/O comparison of issue 19
+ *   --pin            dnsperf on CPU 0, each resolver (all its threads) on CPU 1 (taskset)
  *   --rate Q         offered load for the loss test (default 80% of Verdict's cached q/s)
  *   --reload-rate Q  offered load while Verdict reloads to the big zone (default: the loss test's rate)
  *   --keep           keep the temporary directory (configs, logs)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeBenchZone } from './gen-rpz.js';
-import { ask, dnsperf, DNSPERF, freePort, median, out, rssDetail, rssMiB, startPeer, toolVersions, TYPES } from './measure.js';
+import { ask, dnsperf, DNSPERF, freePort, median, out, PIN, pinServer, rssDetail, rssMiB, startPeer, toolVersions, TYPES } from './measure.js';
 import type { Perf, Readiness, Running } from './measure.js';
 import { NSD, startNsdLab } from './nsdlab.js';
 import { selectPeers } from './peers/index.js';
@@ -82,6 +85,8 @@ const { values: argv } = parseArgs({
     rate: { type: 'string' },
     'reload-rate': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'cached-only': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(argv.runs ?? (argv.quick ? 2 : 5));
@@ -89,6 +94,8 @@ const DURATION = Number(argv.duration ?? (argv.quick ? 3 : 8));
 const RULES = Number(argv.rules ?? (argv.quick ? 100_000 : 1_000_000));
 const ORDER = selectPeers(argv.only);
 if (!(RUNS >= 1 && DURATION >= 1 && RULES >= 1)) throw new Error('--runs, --duration and --rules must be positive numbers');
+const CACHED_ONLY = argv['cached-only'];
+if (argv.pin) Object.assign(PIN, { dnsperf: '0', server: '1' });
 
 /** The probe: exists in the lab (NOERROR 192.0.2.25), blocked by every bench zone (NXDOMAIN). */
 const PROBE = 'mail.example.com';
@@ -183,14 +190,14 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   try {
     const cpu = cpus();
-    out(`bench:e2e  ${new Date().toISOString()}  node ${process.version}  ${cpu.length} x ${cpu[0]?.model ?? '?'}  runs ${RUNS} x ${DURATION} s, big zone ${RULES.toLocaleString('en')} rules`);
+    out(`bench:e2e  ${new Date().toISOString()}  node ${process.version}  ${cpu.length} x ${cpu[0]?.model ?? '?'}  runs ${RUNS} x ${DURATION} s, ${CACHED_ONLY ? 'cached only' : `big zone ${RULES.toLocaleString('en')} rules`}${argv.pin ? ', dnsperf pinned to CPU 0 and each resolver to CPU 1' : ''}  load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     out(`  ${toolVersions()}`);
     if (!existsSync(DNSPERF)) throw new Error(`${DNSPERF} not found (apt-get install dnsperf)`);
     if (!existsSync(NSD)) throw new Error(`${NSD} not found (apt-get install nsd)`);
 
     const small = join(root, 'small.rpz');
     await benchZone(small, 1000);
-    const big = await bigZone(RULES);
+    const big = CACHED_ONLY ? '' : await bigZone(RULES);
     const cachedFile = join(root, 'cached.txt');
     writeFileSync(cachedFile, CACHED.join('\n') + '\n');
 
@@ -212,6 +219,7 @@ async function main(): Promise<void> {
         // 1-3: small zone: start, cached, memory.
         run = await startPeer(peer, { dir: join(root, peer.id, 'small'), port, rpz: small, hints: lab.rootHints }, policyApplied, START_TIMEOUT_S);
         res.startSmallS = run.startS;
+        pinServer(run.pid);
         out(`  started (pid ${run.pid}, 127.0.0.1:${port}), first policy-correct answer after ${run.startS.toFixed(2)} s`);
         await warm(run, cachedFile, res);
         const cached: Perf[] = [];
@@ -223,6 +231,7 @@ async function main(): Promise<void> {
         res.cachedRuns = cached.map((r) => Math.round(r.qps));
         res.rssMiB = rssMiB(run.pid);
         out(`  VmRSS ${res.rssMiB.toFixed(0)} MiB (${rssDetail(run.pid)})`);
+        if (CACHED_ONLY) continue; // the finally below stops it
         // 4: offered load at 80% of Verdict's saturation.
         if (rate === undefined && res.cachedQps) {
           rate = 0.8 * res.cachedQps;
@@ -263,6 +272,7 @@ async function main(): Promise<void> {
       try {
         run = await startPeer(peer, { dir: join(root, peer.id, 'big'), port, rpz: big, hints: lab.rootHints }, policyApplied, START_TIMEOUT_BIG_S);
         res.startBigS = run.startS;
+        pinServer(run.pid);
         out(`  with ${RULES.toLocaleString('en')} rules: first policy-correct answer after ${run.startS.toFixed(2)} s (pid ${run.pid})`);
         await warm(run, cachedFile, res);
         const cached: Perf[] = [];
@@ -300,7 +310,7 @@ async function warm(run: Running, file: string, res: Result): Promise<void> {
 
 function summarise(what: string, runs: Perf[], res: Result): void {
   const rc = runs.map((r) => r.rcodes).filter((s, i, a) => a.indexOf(s) === i);
-  out(`  ${what}: q/s ${runs.map((r) => Math.round(r.qps)).join(' ')} (median ${Math.round(median(runs.map((r) => r.qps)))}), mean latency ${median(runs.map((r) => r.meanMs)).toFixed(3)} ms, CPU ${median(runs.map((r) => r.cpuUs)).toFixed(1)} us/query, lost ${runs.reduce((a, r) => a + r.lost, 0)}`);
+  out(`  ${what}: q/s ${runs.map((r) => Math.round(r.qps)).join(' ')} (median ${Math.round(median(runs.map((r) => r.qps)))}), mean latency ${median(runs.map((r) => r.meanMs)).toFixed(3)} ms, CPU ${median(runs.map((r) => r.cpuUs)).toFixed(1)} us/query (runs ${runs.map((r) => r.cpuUs.toFixed(1)).join(' ')}), lost ${runs.reduce((a, r) => a + r.lost, 0)}`);
   const bad = rc.filter((s) => !/^NOERROR [0-9]+ \(100\.00%\)$/.test(s));
   if (bad.length) {
     out(`    response codes: ${rc.join(' / ')}`);
@@ -348,6 +358,11 @@ function printTable(results: Result[]): void {
     for (const n of r.notes) out(`  ${r.peer.label}: ${n}`);
   }
   const v = results.find((r) => r.peer.id === 'verdict' && !r.error);
+  const vd = results.find((r) => r.peer.id === 'verdict-dgram' && !r.error);
+  if (v?.cachedCpuUs && vd?.cachedCpuUs) {
+    const x = vd.cachedCpuUs / v.cachedCpuUs;
+    out(`\nUDP I/O (issue 19): CPU per cached query, Verdict on dgram / Verdict as run (${v.cachedCpuUs.toFixed(1)} us) = ${x.toFixed(2)}x -> ${x >= 1.5 ? 'the addon pays (>= 1.5x)' : 'below the 1.5x the issue asks to ship the addon'}${ub?.cachedCpuUs ? `; Unbound ${ub.cachedCpuUs.toFixed(1)} us` : ''}`);
+  }
   if (v) {
     out('\nVerdict against the issue\'s targets:');
     const t = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met');

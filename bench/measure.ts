@@ -19,6 +19,19 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 
 export const out = (s = ''): void => { process.stdout.write(s + '\n'); };
 
+/**
+ * CPU pinning (`--pin` of bench:e2e and bench:udp-floor): dnsperf on one core, the server
+ * (all its threads) on the other, so that neither takes the other's core. Empty: not pinned.
+ */
+export const PIN = { dnsperf: '', server: '' };
+
+/** Pin every thread of `pid` to PIN.server (taskset -a -p); a no-op when not pinning. */
+export function pinServer(pid: number): void {
+  if (!PIN.server) return;
+  const r = spawnSync('taskset', ['-a', '-c', '-p', PIN.server, String(pid)], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`taskset -a -c -p ${PIN.server} ${pid}: ${r.stderr || r.error?.message}`);
+}
+
 export function median(xs: readonly number[]): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -148,7 +161,7 @@ export async function dnsperf(port: number, file: string, opts: PerfOptions): Pr
   if (opts.dnssec) args.push('-D');
   if (opts.verbose) args.push('-v');
   const c0 = cpuTicks(opts.pid);
-  const p = track(spawn(DNSPERF, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const p = track(PIN.dnsperf ? spawn('taskset', ['-c', PIN.dnsperf, DNSPERF, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(DNSPERF, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   const lat: number[] = [];

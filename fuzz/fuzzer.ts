@@ -43,6 +43,7 @@ function add(a: Counters, b: Counters): Counters {
   return {
     inputs: a.inputs + b.inputs, accepted: a.accepted + b.accepted, rejected: a.rejected + b.rejected,
     dropped: a.dropped + b.dropped, replies: a.replies + b.replies, unanswered: (a.unanswered ?? 0) + (b.unanswered ?? 0),
+    batchedUdp: (a.batchedUdp ?? 0) + (b.batchedUdp ?? 0),
   };
 }
 
@@ -154,10 +155,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
 }
 
 export function formatFigures(s: FuzzSummary): string {
-  const head = ['target', 'inputs', 'seconds', 'inputs/s', 'accepted', 'rejected', 'replies', 'dropped', 'unanswered', 'crashes', 'hangs', 'invalid', 'unh.rej.'];
-  const rows = s.targets.map((f) => [f.target, f.inputs, f.seconds.toFixed(1), (f.inputs / Math.max(f.seconds, 1e-9)).toFixed(0), f.accepted, f.rejected, f.replies, f.dropped, f.unanswered ?? 0, f.crashes, f.hangs, f.invalid, f.unhandledRejections].map(String));
+  const head = ['target', 'inputs', 'seconds', 'inputs/s', 'accepted', 'rejected', 'replies', 'dropped', 'unanswered', 'crashes', 'hangs', 'invalid', 'unh.rej.', 'udp addon'];
+  const rows = s.targets.map((f) => [f.target, f.inputs, f.seconds.toFixed(1), (f.inputs / Math.max(f.seconds, 1e-9)).toFixed(0), f.accepted, f.rejected, f.replies, f.dropped, f.unanswered ?? 0, f.crashes, f.hangs, f.invalid, f.unhandledRejections, f.batchedUdp ?? 0].map(String));
   const t = s.total;
-  rows.push(['total', String(t.inputs), t.seconds.toFixed(1), (t.inputs / Math.max(t.seconds, 1e-9)).toFixed(0), '', '', '', '', '', String(t.crashes), String(t.hangs), String(t.invalid), String(t.unhandledRejections)]);
+  rows.push(['total', String(t.inputs), t.seconds.toFixed(1), (t.inputs / Math.max(t.seconds, 1e-9)).toFixed(0), '', '', '', '', '', String(t.crashes), String(t.hangs), String(t.invalid), String(t.unhandledRejections), '']);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
 }

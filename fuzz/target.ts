@@ -27,6 +27,8 @@ export interface Counters {
   replies: number;
   /** Server: queries it should have answered that got no reply (lost on loopback or dropped). */
   unanswered?: number;
+  /** Server: datagrams the batched UDP addon received (native/udp, issue 19); 0 when on node:dgram. */
+  batchedUdp?: number;
 }
 
 export interface Target {

@@ -15,6 +15,11 @@ command -v chromium >/dev/null || need+=(chromium)   # the transparency page is 
 # DoT/DoH tests and forwarding over TLS: a test CA made with openssl, DoH requests with curl (HTTP/2).
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+# The batched UDP addon (native/udp) is built by node-gyp: a C compiler, make, python3.
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -19,4 +19,7 @@ test('fuzz slice: 20,000 inputs, no crash, no hang, no invalid reply, no unhandl
   // The server target really exchanged packets.
   const server = s.targets.find((t) => t.target === 'server')!;
   assert.ok(server.replies > 2000, `${server.replies} server replies`);
+  // Its datagrams went through the batched UDP addon (native/udp), or through node:dgram when forced so.
+  if (process.env.VERDICT_UDP_IO === 'dgram') assert.equal(server.batchedUdp, 0);
+  else if (process.env.VERDICT_UDP_ADDON !== 'optional') assert.ok((server.batchedUdp ?? 0) > 1000, `${server.batchedUdp} datagrams through the addon`);
 });

@@ -4,9 +4,9 @@ import { knot } from './knot.js';
 import { pdns } from './pdns.js';
 import type { Peer } from './peer.js';
 import { unbound } from './unbound.js';
-import { verdict, verdictNode24 } from './verdict.js';
+import { verdict, verdictDgram, verdictNode24 } from './verdict.js';
 
-export const PEERS: readonly Peer[] = [verdict, unbound, bind, pdns, knot];
+export const PEERS: readonly Peer[] = [verdict, verdictDgram, unbound, bind, pdns, knot];
 /** Run only when named in --only. */
 const EXTRA: readonly Peer[] = [verdictNode24];
 

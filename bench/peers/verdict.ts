@@ -1,4 +1,9 @@
-/** Verdict itself (dist/src/cli.js serve), one worker. */
+/**
+ * Verdict itself (dist/src/cli.js serve), one worker: `verdict` on the UDP I/O it
+ * picks (the batched addon, native/udp, where built), `verdict-dgram` forced onto
+ * node:dgram (VERDICT_UDP_IO=dgram), for the comparison of issue 19, and
+ * `verdict-node24` run by Node 24 (issue 14: figures on 20 and 24 side by side).
+ */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -9,27 +14,28 @@ import type { Peer, PeerCtx } from './peer.js';
 /** Node 24 as scripts/test-node24.sh installs it (npm run test:node24). */
 export const NODE24 = join(REPO, '.cache/node24/node_modules/node/bin/node');
 
-/** Verdict run by the node at `node` (this one by default). */
-function verdictOn(id: string, node: string): Peer {
+/** Verdict run by the node at `node` with UDP I/O `udpIo`. */
+function verdictPeer(id: string, label: string, udpIo: 'auto' | 'dgram', node: string = process.execPath): Peer {
   return {
     id,
-    label: node === process.execPath ? 'Verdict' : `Verdict on node ${existsSync(node) ? spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim().slice(1) : '?'}`,
+    label: node === process.execPath ? label : `${label} on node ${existsSync(node) ? spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim().slice(1) : '?'}`,
     missing: () => (!existsSync(join(REPO, 'dist/src/cli.js')) ? 'dist/src/cli.js missing: run npx tsc -p .'
       : !existsSync(node) ? `${node} missing: run npm run test:node24 once (it installs Node 24 there)` : undefined),
-    spawn: (c) => spawnVerdict(node, c),
+    spawn: (c) => spawnVerdict(node, udpIo, c),
   };
 }
 
-export const verdict: Peer = verdictOn('verdict', process.env.VERDICT_BENCH_NODE || process.execPath);
-/** The same on Node 24 (`--only verdict,verdict-node24`): figures on 20 and 24 side by side. */
-export const verdictNode24: Peer = verdictOn('verdict-node24', NODE24);
+export const verdict = verdictPeer('verdict', 'Verdict', 'auto', process.env.VERDICT_BENCH_NODE || process.execPath);
+export const verdictDgram = verdictPeer('verdict-dgram', 'Verdict (dgram)', 'dgram');
+/** Run only when named (`--only verdict,verdict-node24`). */
+export const verdictNode24 = verdictPeer('verdict-node24', 'Verdict', 'auto', NODE24);
 
-function spawnVerdict(node: string, c: PeerCtx): ChildProcess {
+function spawnVerdict(node: string, udpIo: 'auto' | 'dgram', c: PeerCtx): ChildProcess {
   const file = join(c.dir, 'verdict.yaml');
   const rpz = c.rpz ? `rpz:
   qname_wait_recurse: false
   zones:
-  - { name: bench.rpz, file: "${c.rpz}" }
+    - { name: bench.rpz, file: "${c.rpz}" }
 ` : '';
   // Validation is on by default (with the IANA root anchors): off unless the run gives an anchor.
   const dnssec = c.anchor ? `dnssec: { validation: true, trust_anchor_file: "${c.anchor.file}" }` : 'dnssec: { validation: false }';
@@ -47,5 +53,5 @@ control: { enabled: false }
 mirrors: { state_file: "${join(c.dir, 'mirrors.json')}", save_interval_s: 0 }
 log: { level: warn, policy_hits: false }
 `);
-  return spawn(node, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn(node, [...(c.nodeArgs ?? []), join(REPO, 'dist/src/cli.js'), 'serve', '-c', file], { cwd: c.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VERDICT_UDP_IO: udpIo } });
 }

@@ -139,6 +139,12 @@ export const configSchema = z.strictObject({
       doh_name: domainName.optional(),
       ttl: z.number().int().min(0).max(86_400).default(300),
     }).optional(),
+    /**
+     * UDP I/O: `auto` uses the batched addon (native/udp: recvmmsg/sendmmsg, one socket per worker)
+     * where it was built and loads, else node:dgram; `dgram` always node:dgram; `recvmmsg` requires
+     * the addon (start fails without it). The environment variable VERDICT_UDP_IO overrides it.
+     */
+    udp_io: z.enum(['auto', 'recvmmsg', 'dgram']).default('auto'),
     /** Per-client token bucket; off by default (0). Loopback clients are exempt unless limit_loopback. */
     rate_limit: z.strictObject({
       qps: z.number().min(0).default(0),

@@ -23,6 +23,7 @@ export class Metrics {
   readonly cacheMisses: Counter;
   readonly cacheEntries: Gauge;
   readonly cacheBytes: Gauge<'cache'>;
+  readonly udpIo: Gauge<'impl'>;
   readonly staleAnswers: Counter;
   readonly upstreamQueries: Counter;
   readonly upstreamTimeouts: Counter;
@@ -79,6 +80,7 @@ export class Metrics {
     this.localAnswers = new Counter({ name: 'verdict_local_answers_total', help: 'Resolution steps answered by a locally served zone (RFC 6303, 6761, 7686, 8375), by zone.', labelNames: ['zone'], registers: r });
     this.forwardedQueries = new Counter({ name: 'verdict_forwarded_queries_total', help: 'Queries sent to the forwarders of a forward zone, by zone.', labelNames: ['zone'], registers: r });
     this.stubQueries = new Counter({ name: 'verdict_stub_queries_total', help: 'Queries sent to the servers of a stub zone, by zone.', labelNames: ['zone'], registers: r });
+    this.udpIo = new Gauge({ name: 'verdict_udp_io', help: 'UDP I/O of the listeners: impl="recvmmsg" (the batched addon, native/udp) or "dgram" (node:dgram, when the addon is not built, cannot load or is switched off); 1 per process.', labelNames: ['impl'], registers: r });
     this.cacheEntries = new Gauge({ name: 'verdict_cache_entries', help: 'Entries in the record cache.', registers: r });
     this.cacheBytes = new Gauge({ name: 'verdict_cache_bytes', help: 'Bytes the cached entries take (cache.max_bytes counts these): records (RRsets, negative answers) and answers (whole replies).', labelNames: ['cache'], registers: r });
     this.upstreamQueries = new Counter({ name: 'verdict_upstream_queries_total', help: 'Queries sent to authoritative servers.', registers: r });

@@ -8,6 +8,11 @@
  * the signals — and restarts a worker that dies (with backoff). Each worker is
  * a whole Verdict: its own caches, its own policy, built from the same files.
  *
+ * Sockets on the batched UDP addon (udp-batch.ts, server.udp_io): each worker
+ * binds its own UDP socket on the listen address with SO_REUSEPORT and the
+ * kernel spreads datagrams over them by flow; the primary holds no UDP socket.
+ * On node:dgram (or a listener on port 0), as follows.
+ *
  * Sockets. A worker's `bind()` of a listen address is done by the primary
  * (cluster's shared handle): every worker reads the one UDP socket, and the
  * kernel hands each datagram to whichever worker's read gets it, so under

@@ -19,7 +19,7 @@
  */
 import type { PolicySet } from '../rpz/policy.js';
 import { answerKeyOf } from './cache/answers.js';
-import type { AnswerCache } from './cache/answers.js';
+import type { AnswerCache, AnswerEntry } from './cache/answers.js';
 import type { Channel, TransportKind } from './context.js';
 
 const CHANNELS: readonly Channel[] = ['udp', 'tcp', 'dot', 'doh'];
@@ -63,7 +63,40 @@ export class FastPath {
 
   /** The reply for `raw`, or undefined to let the pipeline handle it. DoT and DoH are streams: TCP's rules. */
   answer(raw: Buffer, address: string, channel: Channel): Buffer | undefined {
-    const transport: TransportKind = channel === 'udp' ? 'udp' : 'tcp';
+    const entry = this.match(raw, address, channel === 'udp' ? 'udp' : 'tcp');
+    if (entry === undefined) return undefined;
+    const wire = this.deps.answers.patch(entry, raw, this.qEnd);
+    this.count(wire[3]!, channel, address);
+    return wire;
+  }
+
+  /**
+   * The reply to a UDP query written into `out` at `at` (the batched listener's output buffer,
+   * udp-batch.ts), which must have room for maxUdpSize bytes there; its length, or 0 to let the
+   * pipeline handle it.
+   */
+  answerInto(raw: Buffer, address: string, out: Buffer, at: number): number {
+    const entry = this.match(raw, address, 'udp');
+    if (entry === undefined) return 0;
+    const len = this.deps.answers.patchInto(entry, raw, this.qEnd, out, at);
+    this.count(out[at + 3]!, 'udp', address);
+    return len;
+  }
+
+  private count(flags: number, channel: Channel, address: string): void {
+    const k = fastCountKey(this.qtype, flags & 0xf, channel);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.answered++;
+    this.deps.observe?.(this.nameKey, address);
+  }
+
+  /** Of the last matched query (set by `match`: no tuple per query): where its question ends, its type, its name key. */
+  private qEnd = 0;
+  private qtype = 0;
+  private nameKey = '';
+
+  /** The cache entry that answers `raw` as the pipeline would, or undefined. */
+  private match(raw: Buffer, address: string, transport: TransportKind): AnswerEntry | undefined {
     const len = raw.length;
     // Header: QR=0, OPCODE=QUERY, RD=1; QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT 0 or 1.
     if (len < 17 || (raw[2]! & 0xf9) !== 0x01) return undefined;
@@ -124,15 +157,13 @@ export class FastPath {
       if (out.hit || out.logged.length) return undefined;
     }
     const name = raw.toString('latin1', 12, qEnd);
-    const answers = this.deps.answers;
-    const entry = answers.lookup(answerKeyOf(upper ? name.toLowerCase() : name, qtype, bits), maxSize);
+    const key = upper ? name.toLowerCase() : name;
+    const entry = this.deps.answers.lookup(answerKeyOf(key, qtype, bits), maxSize);
     // Access last: it may take a rate-limit token, which must only be spent on a query answered here.
-    if (!entry || !this.deps.admits(address, transport)) return undefined;
-    const wire = answers.patch(entry, raw, qEnd);
-    const k = fastCountKey(qtype, wire[3]! & 0xf, channel);
-    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
-    this.answered++;
-    this.deps.observe?.(upper ? name.toLowerCase() : name, address);
-    return wire;
+    if (entry === undefined || !this.deps.admits(address, transport)) return undefined;
+    this.qEnd = qEnd;
+    this.qtype = qtype;
+    this.nameKey = key;
+    return entry;
   }
 }

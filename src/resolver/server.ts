@@ -15,6 +15,8 @@ import { padAnswer, queryIsPadded } from '../dns/padding.js';
 import { headerOnlyReply } from '../dns/reply.js';
 import type { Channel, RequestContext, TransportKind } from './context.js';
 import type { Pipeline } from './pipeline.js';
+import { BatchedUdpSocket, chooseUdpIo } from './udp-batch.js';
+import type { FastAnswer, UdpImpl, UdpIoSetting } from './udp-batch.js';
 
 
 export interface ServerOptions {
@@ -31,7 +33,28 @@ export interface ServerOptions {
   /** Queries one TCP connection may have in flight at once. */
   tcpMaxInFlight?: number;
   /** Answers what it can straight from the query bytes (fastpath.ts); undefined sends the packet down the pipeline. */
-  fastPath?: { answer(raw: Buffer, address: string, channel: Channel): Buffer | undefined };
+  fastPath?: {
+    answer(raw: Buffer, address: string, channel: Channel): Buffer | undefined;
+    /** The UDP answer written into the batched listener's output buffer; its length or 0. */
+    answerInto?(raw: Buffer, address: string, out: Buffer, at: number): number;
+  };
+  /** server.udp_io: UDP on the batched addon (udp-batch.ts) where it loads, or on node:dgram. */
+  udpIo?: UdpIoSetting;
+  /**
+   * One UDP socket per worker process (server.workers > 1): the addon binds with SO_REUSEPORT
+   * and the kernel spreads datagrams over the workers' sockets. On dgram (and for port 0, which
+   * would give each worker a port of its own) the workers share the cluster primary's socket.
+   */
+  reusePort?: boolean;
+}
+
+/** What server.ts needs of a UDP listener, dgram's or the addon's. */
+interface UdpListener {
+  address(): { address: string; port: number };
+  recvBufferSize(): number;
+  close(): Promise<void>;
+  /** The addon's counters: [wake-ups, batches, datagrams, replies sent, replies not sent]. */
+  stats?(): number[];
 }
 
 /**
@@ -49,7 +72,9 @@ export interface ServerEvents {
 }
 
 export class DnsServer {
-  private udp: SocketAsPromised[] = [];
+  private udp: UdpListener[] = [];
+  /** The UDP I/O in use once started, and why it is dgram when it is. */
+  udpIo: { impl: UdpImpl; reason?: string } = { impl: 'dgram' };
   private tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
   private inFlight = 0;
@@ -66,18 +91,26 @@ export class DnsServer {
     ].map(({ address, port, transport }) => ({ address, port, transport }));
   }
 
+  /** Datagrams the batched addon's listeners received (0 on node:dgram). */
+  get batchedDatagrams(): number {
+    return this.udp.reduce((n, s) => n + (s.stats?.()[2] ?? 0), 0);
+  }
+
   /** SO_RCVBUF of each UDP listener as the kernel reports it (Linux: twice what was set, for its bookkeeping). */
   get udpReceiveBufferSizes(): number[] {
-    return this.udp.map((s) => s.socket.getRecvBufferSize());
+    return this.udp.map((s) => s.recvBufferSize());
   }
 
   async start(): Promise<void> {
+    this.udpIo = chooseUdpIo(this.opts.udpIo ?? 'auto');
+    if (this.udpIo.impl === 'recvmmsg' && this.opts.reusePort && this.opts.listen.some((ep) => ep.port === 0)) {
+      this.udpIo = { impl: 'dgram', reason: 'a listener on port 0 with server.workers > 1 (each worker would get a port of its own)' };
+    }
     for (const ep of this.opts.listen) {
       // Port 0: the kernel picks the UDP port and TCP takes the same number, which another socket
       // (an upstream query's, a test's) may hold on TCP: then both are tried again on a new port (bounded).
       for (let attempt = 1; ; attempt++) {
-        const sock = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, ...(this.opts.udpReceiveBuffer ? { recvBufferSize: this.opts.udpReceiveBuffer } : {}) }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
-        await sock.bind(ep.port, ep.address);
+        const sock = this.udpIo.impl === 'recvmmsg' ? this.openBatched(ep) : await this.openDgram(ep);
         const port = ep.port === 0 ? sock.address().port : ep.port;
         const srv = createServer({ noDelay: true }, (c) => this.onConnection(c));
         srv.maxConnections = this.opts.tcpMaxConnections;
@@ -99,6 +132,35 @@ export class DnsServer {
         break;
       }
     }
+  }
+
+  private async openDgram(ep: Endpoint): Promise<UdpListener> {
+    const sock: SocketAsPromised = DgramAsPromised.createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', ipv6Only: ep.family === 6, lookup: numericLookup as never, ...(this.opts.udpReceiveBuffer ? { recvBufferSize: this.opts.udpReceiveBuffer } : {}) }, (msg, rinfo) => this.onDatagram(sock.socket, msg, rinfo));
+    await sock.bind(ep.port, ep.address);
+    return { address: () => sock.address(), recvBufferSize: () => sock.socket.getRecvBufferSize(), close: () => sock.close() };
+  }
+
+  private openBatched(ep: Endpoint): UdpListener {
+    const sock = BatchedUdpSocket.open(ep.family === 6 ? 6 : 4, ep.address, ep.port, { receiveBuffer: this.opts.udpReceiveBuffer ?? 0, reusePort: this.opts.reusePort ?? false });
+    const fp = this.opts.fastPath;
+    const fast: FastAnswer | undefined = !fp ? undefined : fp.answerInto
+      ? (msg, address, out, at) => (this.closing ? 0 : fp.answerInto!(msg, address, out, at))
+      : (msg, address, out, at) => {
+        const wire = this.closing ? undefined : fp.answer(msg, address, 'udp');
+        if (!wire) return 0;
+        out.set(wire, at);
+        return wire.length;
+      };
+    sock.start(
+      fast,
+      (msg, address, port, reply) => {
+        if (this.closing) return;
+        this.process(this.begin(msg, address, port, 'udp'), (wire) => {
+          if (wire) reply(wire);
+        });
+      },
+    );
+    return sock;
   }
 
   private begin(raw: Buffer, address: string, port: number, transport: TransportKind): RequestContext {

@@ -205,6 +205,8 @@ export class Verdict {
       tcpIdleTimeoutMs: cfg.server.tcp_idle_timeout_ms,
       tcpMaxConnections: cfg.server.tcp_max_connections,
       udpReceiveBuffer: cfg.server.udp_receive_buffer,
+      udpIo: cfg.server.udp_io,
+      reusePort: cfg.server.workers > 1,
       // A query log needs every query's details: the pipeline alone then answers (restart to change).
       ...(cfg.log.queries ? {} : { fastPath: this.fastPath }),
     }, {
@@ -430,6 +432,15 @@ export class Verdict {
     };
   }
 
+  /** Once per start: which UDP I/O the listeners run on (log line and verdict_udp_io). */
+  private reportUdpIo(): void {
+    const io = this.server.udpIo;
+    this.metrics.udpIo.reset();
+    this.metrics.udpIo.labels(io.impl).set(1);
+    if (io.impl === 'recvmmsg') this.logger.info({ udp_io: io.impl }, 'UDP on the batched addon (recvmmsg/sendmmsg)');
+    else this.logger.info({ udp_io: io.impl, reason: io.reason }, 'UDP on node:dgram');
+  }
+
   /**
    * No answer leaves unfiltered before the configured policy is loaded (never
    * fail open). With rpz.startup.mode `wait` or `servfail` the listeners open
@@ -445,6 +456,7 @@ export class Verdict {
       if (mode !== 'closed') {
         await this.server.start();
         await this.encrypted.start();
+        this.reportUdpIo();
         this.listening = true;
         this.logger.info({ listen: this.server.addresses, mode }, `listening; loading the policy (${mode === 'wait' ? 'queries wait for it' : 'queries get SERVFAIL until then'})`);
       }
@@ -461,6 +473,7 @@ export class Verdict {
       if (mode === 'closed') {
         await this.server.start();
         await this.encrypted.start();
+        this.reportUdpIo();
         this.listening = true;
       }
     } catch (e) {

@@ -129,24 +129,33 @@ export class AnswerCache {
 
   /** A copy of the entry's reply made the client's own (see `reply`); counts a hit. */
   patch(e: AnswerEntry, raw: Buffer, qEnd: number): Buffer {
+    const out = Buffer.allocUnsafe(replyLength(e));
+    this.patchInto(e, raw, qEnd, out, 0);
+    return out;
+  }
+
+  /**
+   * As `patch`, written into `out` at `at` (the batched UDP output buffer: no Buffer per reply);
+   * the caller makes sure it fits. Returns the reply's length.
+   */
+  patchInto(e: AnswerEntry, raw: Buffer, qEnd: number, out: Buffer, at: number): number {
     const n = ttlCount(e);
     const len = e.length - 14 - 2 * n;
-    const out = Buffer.allocUnsafe(len);
-    out.write(e, 0, len, 'latin1');
-    out[0] = raw[0]!;
-    out[1] = raw[1]!;
-    out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
+    out.write(e, at, len, 'latin1');
+    out[at] = raw[0]!;
+    out[at + 1] = raw[1]!;
+    out[at + 2] = (out[at + 2]! & ~0x01) | (raw[2]! & 0x01); // RD echoes the query
     // The question name sits at offset 12 in both, of equal length: take the client's case.
-    raw.copy(out, 12, 12, qEnd);
+    for (let i = 12; i < qEnd; i++) out[at + i] = raw[i]!;
     const elapsed = Math.floor((this.now() - createdOf(e)) / 1000);
     if (elapsed > 0) {
       for (let i = 0, p = len; i < n; i++, p += 2) {
-        const o = u16(e, p);
+        const o = at + u16(e, p);
         out.writeUInt32BE(Math.max(0, out.readUInt32BE(o) - elapsed), o);
       }
     }
     this.hits++;
-    return out;
+    return len;
   }
 
   clear(): void {
