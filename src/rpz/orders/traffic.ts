@@ -94,7 +94,8 @@ export class TrafficStats {
   private readonly hll = new Uint8Array(HOURS * HLL_BUCKETS * HLL_REGISTERS);
   /** The hour each ring slot holds; a slot from an older hour is cleared before use. */
   private readonly slotHour = new Float64Array(HOURS).fill(-1);
-  private readonly salt = randomBytes(16).toString('latin1');
+  /** The salt's hash, the seed of every client hash (computed once: this runs for every query). */
+  private readonly saltSeed = fnv(randomBytes(16).toString('latin1'));
   private readonly now: () => number;
   private readonly byName: LRUCache<string, Set<string>>;
   private readonly byAddress: LRUCache<string, Set<string>>;
@@ -134,7 +135,7 @@ export class TrafficStats {
    */
   observeQuery(key: string, client: string): void {
     const s = this.slot();
-    const ch = mix(fnv(client, 0, fnv(this.salt)));
+    const ch = mix(fnv(client, 0, this.saltSeed));
     const reg = ch & (HLL_REGISTERS - 1);
     const rank = Math.min(Math.clz32(ch >>> 6) - 5, 27);
     const cBase = s * DEPTH * WIDTH;
