@@ -75,7 +75,7 @@ function inProcess(n: number): string[] {
   const heap = () => { gc(); gc(); return process.memoryUsage(); };
   const out: string[] = [];
   let m0 = heap();
-  const records = new ResolverCache({ maxBytes: 8 << 30, maxTtl: 86400, maxNegativeTtl: 3600 });
+  const records = new ResolverCache({ maxBytes: 8 * 2 ** 30, maxTtl: 86400, maxNegativeTtl: 3600 });
   for (let i = 0; i < n; i++) {
     const name = nameFromText(`n${i.toString(36)}.wild.example.com.`);
     records.putRRset([{ name, type: 1, class: 1, ttl: 300, rdata: Buffer.from([192, 0, 2, i & 255]) }], Trust.Answer);
@@ -84,7 +84,7 @@ function inProcess(n: number): string[] {
   out.push(`record cache, ${n.toLocaleString('en')} A RRsets: ${((m1.heapUsed - m0.heapUsed) / n).toFixed(0)} heap bytes each, ${((m1.external + m1.arrayBuffers - m0.external - m0.arrayBuffers) / n).toFixed(0)} outside the heap; the cache counts ${(records.bytes / n).toFixed(0)}`);
   records.flush();
   m0 = heap();
-  const answers = new AnswerCache({ maxBytes: 8 << 30 });
+  const answers = new AnswerCache({ maxBytes: 8 * 2 ** 30 });
   for (let i = 0; i < n; i++) {
     const name = nameFromText(`n${i.toString(36)}.wild.example.com.`);
     const m = emptyMessage({ id: 0, qr: true, questions: [{ name, type: 1, class: 1 }] });
