@@ -15,7 +15,7 @@ import type { Peer, PeerCtx } from './peers/peer.js';
 import { stopProc, track } from './processes.js';
 
 export const DNSPERF = '/usr/bin/dnsperf';
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 export const out = (s = ''): void => { process.stdout.write(s + '\n'); };
 
@@ -147,15 +147,20 @@ export interface PerfOptions {
   dnssec?: boolean;
   /** Per-answer latencies (dnsperf -v): p99, max and `stamped`. */
   verbose?: boolean;
+  /** Transport (dnsperf -m): UDP (the default), DNS over TLS or DNS over HTTPS (GET on /dns-query). */
+  mode?: 'udp' | 'dot' | 'doh';
+  /** Client sockets (dnsperf -c; default 1): over DoT and DoH, connections kept open for the run. */
+  clients?: number;
 }
 
 /**
- * One dnsperf run against 127.0.0.1:port (one client socket, one thread).
+ * One dnsperf run against 127.0.0.1:port (one thread; one client socket unless `clients`).
  * With `verbose`, `stamped` holds [arrival time (performance.now(), as read
  * from dnsperf's pipe), latency ms] per answer.
  */
 export async function dnsperf(port: number, file: string, opts: PerfOptions): Promise<Perf> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(opts.seconds), '-c', '1', '-T', '1', '-t', '2'];
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(opts.seconds), '-c', String(opts.clients ?? 1), '-T', '1', '-t', '2'];
+  if (opts.mode && opts.mode !== 'udp') args.push('-m', opts.mode);
   if (opts.rate) args.push('-Q', String(Math.round(opts.rate)));
   if (opts.once) args.push('-n', '1');
   if (opts.dnssec) args.push('-D');

@@ -15,6 +15,8 @@ command -v chromium >/dev/null || need+=(chromium)   # the transparency page is 
 # DoT/DoH tests and forwarding over TLS: a test CA made with openssl, DoH requests with curl (HTTP/2).
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+# dnsperf: DoT/DoH interop (test/encrypted.test.ts) and the benches (bench/).
+command -v dnsperf >/dev/null || need+=(dnsperf)
 # The batched UDP addon (native/udp) is built by node-gyp: a C compiler, make, python3.
 command -v gcc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)

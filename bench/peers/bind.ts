@@ -13,11 +13,24 @@ export const bind: Peer = {
   spawn(c) {
     writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
     const a = c.anchor;
-    writeFileSync(join(c.dir, 'named.conf'), `options {
+    const e = c.encrypted;
+    // BIND 9.18: a tls block, an http block (DoH endpoint), listen-on ... tls [http]. TCP timeouts
+    // are in units of 100 ms (at most 1200); idle DoT clients before a first query count against
+    // tcp-initial-timeout, DoH clients against http-listener-clients.
+    const tlsBlocks = e ? `tls bench-tls { cert-file "${e.cert}"; key-file "${e.key}"; };
+http bench-http { endpoints { "/dns-query"; }; listener-clients ${e.connections + 100}; streams-per-connection 100; };
+` : '';
+    const tlsOptions = e ? `  listen-on port ${e.dotPort} tls bench-tls { 127.0.0.1; };
+  listen-on port ${e.dohPort} tls bench-tls http bench-http { 127.0.0.1; };
+  tcp-clients ${2 * e.connections + 100};
+  tcp-initial-timeout ${Math.min(1200, e.idleS * 10)};
+  tcp-idle-timeout ${Math.min(1200, e.idleS * 10)};
+` : '';
+    writeFileSync(join(c.dir, 'named.conf'), `${tlsBlocks}options {
   directory "${c.dir}";
   pid-file "${c.dir}/named.pid";
   listen-on port ${c.port} { 127.0.0.1; };
-  listen-on-v6 { none; };
+${tlsOptions}  listen-on-v6 { none; };
   recursion yes;
   allow-query { any; };
   allow-recursion { 127.0.0.0/8; };

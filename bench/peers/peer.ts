@@ -59,6 +59,21 @@ export interface PeerCtx {
   anchor?: TrustAnchor;
   /** Extra arguments for Verdict's node (e.g. --cpu-prof); ignored by the other peers. */
   nodeArgs?: string[];
+  /** Also serve DNS over TLS and over HTTPS (bench:encrypted); only Verdict, Unbound and BIND do. */
+  encrypted?: EncryptedCtx;
+}
+
+/**
+ * DoT on 127.0.0.1:dotPort, DoH (HTTP/2, path /dns-query) on 127.0.0.1:dohPort, with one PEM pair;
+ * at least `connections` TCP clients at once, idle ones kept `idleS` seconds.
+ */
+export interface EncryptedCtx {
+  dotPort: number;
+  dohPort: number;
+  cert: string;
+  key: string;
+  connections: number;
+  idleS: number;
 }
 
 export interface Peer {

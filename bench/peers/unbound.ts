@@ -13,9 +13,24 @@ export const unbound: Peer = {
   spawn(c) {
     writeFileSync(join(c.dir, 'root.hints'), rootHintsText(c.hints));
     const modules = [...(c.rpz ? ['respip'] : []), ...(c.anchor ? ['validator'] : []), 'iterator'].join(' ');
+    const e = c.encrypted;
+    // DoT on tls-port, DoH on https-port (Debian builds Unbound with libnghttp2: unbound -V says
+    // --with-libnghttp2); each port needs its own interface line. Unbound shortens tcp-idle-timeout
+    // once more than half of its incoming-num-tcp slots are taken: three times what the test opens.
+    const tls = e ? `  interface: 127.0.0.1@${e.dotPort}
+  interface: 127.0.0.1@${e.dohPort}
+  tls-port: ${e.dotPort}
+  https-port: ${e.dohPort}
+  tls-service-key: "${e.key}"
+  tls-service-pem: "${e.cert}"
+  http-endpoint: "/dns-query"
+  http-max-streams: 100
+  incoming-num-tcp: ${3 * e.connections}
+  tcp-idle-timeout: ${e.idleS * 1000}
+` : '';
     writeFileSync(join(c.dir, 'unbound.conf'), `server:
   interface: 127.0.0.1@${c.port}
-  port: ${c.port}
+${tls}  port: ${c.port}
   do-daemonize: no
   username: ""
   chroot: ""

@@ -39,11 +39,18 @@ function spawnVerdict(node: string, udpIo: 'auto' | 'dgram', c: PeerCtx): ChildP
 ` : '';
   // Validation is on by default (with the IANA root anchors): off unless the run gives an anchor.
   const dnssec = c.anchor ? `dnssec: { validation: true, trust_anchor_file: "${c.anchor.file}" }` : 'dnssec: { validation: false }';
+  const e = c.encrypted;
+  const tls = e ? `  dot_listen: ["127.0.0.1:${e.dotPort}"]
+  doh_listen: ["127.0.0.1:${e.dohPort}"]
+  tls: { cert_file: "${e.cert}", key_file: "${e.key}" }
+  tcp_max_connections: ${2 * e.connections + 100}
+  tcp_idle_timeout_ms: ${e.idleS * 1000}
+` : '';
   writeFileSync(file, `server:
   listen: ["127.0.0.1:${c.port}"]
   allow: ["127.0.0.0/8"]
   workers: 1
-resolver:
+${tls}resolver:
   root_hints:
 ${c.hints.map((h) => `    - { name: ${h.name}, address: ${h.address} }`).join('\n')}
   qname_minimisation: false

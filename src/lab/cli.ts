@@ -8,6 +8,25 @@ import { Verdict } from '../resolver/verdict.js';
 import { relative } from 'node:path';
 import { labTable, rootHintsYaml, startLab } from './lab.js';
 import { defaultKeysDir, labRootDs } from './signed.js';
+import { parseEndpoint } from '../config/endpoint.js';
+import { ensureDemoTls } from './demo-tls.js';
+import type { DemoTls } from './demo-tls.js';
+
+/** The dig lines for the demo's DoH and DoT listeners, verifying against the demo CA. */
+function encryptedHints(server: { dot_listen: string[]; doh_listen: string[]; doh_path: string }, tls: DemoTls | undefined): string {
+  if (!tls) return '';
+  const ca = relative(process.cwd(), tls.ca) || tls.ca;
+  const lines = [`  DoT/DoH with the demo CA ${ca}${tls.made ? ' (made now)' : ''}:\n`];
+  for (const text of server.doh_listen) {
+    const ep = parseEndpoint(text, 443);
+    lines.push(`       dig @${ep.address} -p ${ep.port} +https${server.doh_path === '/dns-query' ? '' : `=${server.doh_path}`} +tls-ca=${ca} www.dpstream.tv\n`);
+  }
+  for (const text of server.dot_listen) {
+    const ep = parseEndpoint(text, 853);
+    lines.push(`       dig @${ep.address} -p ${ep.port} +tls +tls-ca=${ca} www.example.com\n`);
+  }
+  return lines.join('');
+}
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -40,6 +59,9 @@ export async function demo(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? 'config/demo.yaml';
   const loaded = loadConfig(file);
+  const server = loaded.config.server;
+  // DoT/DoH: the demo makes its own CA and certificate where server.tls says, once.
+  const tls = server.tls && server.dot_listen.length + server.doh_listen.length > 0 ? ensureDemoTls(server.tls, loaded.baseDir) : undefined;
   const running = await startLab();
   let verdict: Verdict;
   try {
@@ -55,7 +77,7 @@ export async function demo(args: string[]): Promise<number> {
   process.stderr.write(`verdict demo: lab on 127.55.0.0/16, resolver on ${loaded.config.server.listen.join(' ')}\n` +
     `  try: dig @${host} -p ${port} www.example.com\n` +
     `       dig @${host} -p ${port} bigtxt.example.com TXT +bufsize=512 +ignore   (TC set)\n` +
-    `       dig @${host} -p ${port} bigtxt.example.com TXT +tcp\n`);
+    `       dig @${host} -p ${port} bigtxt.example.com TXT +tcp\n` + encryptedHints(server, tls));
   const reload = () => {
     try {
       verdict.reload(loadConfig(file));

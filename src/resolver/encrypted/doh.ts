@@ -15,7 +15,7 @@
  * timeout; HTTP/2 streams per connection are capped (SETTINGS_MAX_CONCURRENT_STREAMS).
  */
 import { constants as h2, createSecureServer } from 'node:http2';
-import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { padAnswer, queryIsPadded } from '../../dns/padding.js';
@@ -55,12 +55,16 @@ export class DohListener {
   /** Connections by "address port" (the compat layer hands requests a proxy of the socket, not the socket). */
   private readonly conns = new Map<string, ConnState>();
   private sweeper?: NodeJS.Timeout;
+  /** Sessions with an answer written this turn of the event loop, and the answers waiting (paced). */
+  private readonly pacing = new WeakMap<Http2Session, (() => void)[]>();
 
   constructor(private readonly opts: DohOptions) {
     this.server = createSecureServer({
       cert: opts.cert,
       key: opts.key,
       allowHTTP1: true,
+      // Nagle would hold an answer written in two pieces for the client's delayed ACK (~40 ms).
+      noDelay: true,
       minVersion: 'TLSv1.2',
       handshakeTimeout: opts.handshakeTimeoutMs,
       settings: { maxConcurrentStreams: opts.maxStreams },
@@ -113,14 +117,59 @@ export class DohListener {
       'content-length': content.length,
       ...headers,
     };
+    if ('stream' in req) {
+      const stream = req.stream;
+      // Answers are paced; an error goes at once (the 408 path destroys the stream right after).
+      this.paced(status === 200 ? stream.session : undefined, () => {
+        if (stream.destroyed || stream.headersSent) return;
+        // The core API: HEADERS, then the body in one DATA frame that carries END_STREAM. The
+        // compat layer's res.end(body) sends the body, then an empty DATA frame with END_STREAM
+        // (it waits for trailers), which dnsperf 2.10 (-m doh) fails on: "frame received when
+        // already having a dns msg".
+        stream.respond({ ':status': status, ...h });
+        stream.end(content);
+        if (status >= 400 && status !== 405 && status !== 404) {
+          // Stop the client's body, if any is still coming, without touching the other streams.
+          stream.once('finish', () => { if (!stream.closed) stream.close(h2.NGHTTP2_NO_ERROR); });
+        }
+      });
+      return;
+    }
     // HTTP/1.1: after an error the rest of the request may still be arriving; close rather than read it.
-    if (status >= 400 && req.httpVersionMajor === 1) h.connection = 'close';
+    if (status >= 400) h.connection = 'close';
     res.writeHead(status, h);
     res.end(content);
-    if (status >= 400 && 'stream' in req && status !== 405 && status !== 404) {
-      // HTTP/2: stop the client's body, if any is still coming, without touching the other streams.
-      res.once('finish', () => { if (!req.stream.closed) req.stream.close(h2.NGHTTP2_NO_ERROR); });
+  }
+
+  /**
+   * Run `respond` for a stream of `session` at most once per turn of the event loop: node's HTTP/2
+   * session writes whatever was queued in one turn as one write, hence one TLS record, and
+   * dnsperf 2.10 (-m doh) reads one answer per TLS record: the others in that record are lost
+   * (its net_doh.c pauses nghttp2 on the second answer and drops the paused chunk). BIND and
+   * Unbound write each answer on its own; so does Verdict this way. One answer per connection
+   * is written at once; others ready in the same turn follow, one per turn (a few microseconds
+   * each), and answers to different connections are not held.
+   */
+  private paced(session: Http2Session | undefined, respond: () => void): void {
+    if (!session) return respond();
+    const queue = this.pacing.get(session);
+    if (queue) {
+      queue.push(respond);
+      return;
     }
+    respond();
+    const q: (() => void)[] = [];
+    this.pacing.set(session, q);
+    const next = () => {
+      const fn = q.shift();
+      if (!fn || session.destroyed) {
+        this.pacing.delete(session);
+        return;
+      }
+      fn();
+      setImmediate(next);
+    };
+    setImmediate(next);
   }
 
   private onRequest(req: Req, res: Res): void {
@@ -190,7 +239,7 @@ export class DohListener {
     if (raw.length < 12 || (raw[2]! & 0x80) !== 0) return this.reply(req, res, 400);
     const pad = queryIsPadded(raw);
     this.opts.query(raw, client, (wire) => {
-      if (res.writableEnded || ('stream' in req && req.stream.destroyed) || req.socket?.destroyed) return;
+      if (res.writableEnded || ('stream' in req && (req.stream.destroyed || req.stream.headersSent)) || req.socket?.destroyed) return;
       if (!wire) {
         // The policy said DROP (or the query was unreadable): no answer, as over UDP; the stream is reset.
         this.opts.onStatus?.(0);

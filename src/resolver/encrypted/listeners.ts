@@ -90,6 +90,7 @@ export class EncryptedListeners {
       key: pair.key,
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['dot'],
+      noDelay: true,
       handshakeTimeout: s.tls_handshake_timeout_ms,
       ticketKeys: this.ticketKeys,
     }, (socket) => {
