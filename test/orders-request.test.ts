@@ -14,6 +14,7 @@ import { formatProblem, loadOrders } from '../src/rpz/orders/load.js';
 import { cidrFromRpzIp, normalizeAddressEntry, rpzIpOwner } from '../src/rpz/orders/request.js';
 import { explainName, listOrders } from '../src/rpz/orders/report.js';
 import { nextTransition, orderState } from '../src/rpz/orders/state.js';
+import { appliesToClient } from '../src/rpz/orders/scope.js';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -127,4 +128,39 @@ test('address entries: canonical CIDR and rpz-ip owners both ways', () => {
     assert.equal(cidrFromRpzIp(rpzIpOwner(c).replace(/\.rpz-ip$/, '')), c, c);
   }
   assert.equal(rpzIpOwner('2001:db8::1/128'), '128.1.zz.db8.2001.rpz-ip');
+});
+
+test('scope: a request reaches its order\'s clients, or fewer with applies_to/except of its own; never others', async () => {
+  const networks = { fr: ['127.0.10.0/24'], be: ['127.0.20.0/24'] };
+  const scopedParent = parent().replace('action: nxdomain', 'action: nxdomain\napplies_to: [fr]');
+  const addr = (a: string) => Uint8Array.from(a.split('.').map(Number));
+  const load = async (req: string) => {
+    const dir = tree({ 'o/parent.yaml': scopedParent, 'o/request.yaml': req });
+    return loadOrders(['o/*.yaml'], dir, { now: MAY, networks });
+  };
+  // No scope of its own: the order's.
+  let r = await load(request());
+  assert.deepEqual(r.errors.map(formatProblem), []);
+  let req = r.orders.find((o) => o.id === 'arcom-2014-0001')!;
+  assert.ok(appliesToClient(req, addr('127.0.10.5')));
+  assert.ok(!appliesToClient(req, addr('127.0.20.5')), 'not the Belgian clients the order does not address');
+  // Narrower: half the French network, minus one client.
+  r = await load(request('applies_to: ["127.0.10.0/25"]\nexcept: ["127.0.10.7/32"]'));
+  assert.deepEqual(r.errors.map(formatProblem), []);
+  req = r.orders.find((o) => o.id === 'arcom-2014-0001')!;
+  assert.ok(appliesToClient(req, addr('127.0.10.5')));
+  assert.ok(!appliesToClient(req, addr('127.0.10.7')), 'its own except');
+  assert.ok(!appliesToClient(req, addr('127.0.10.200')), 'outside its own applies_to');
+  // Wider than the order: cut to the order's clients.
+  r = await load(request('applies_to: ["127.0.0.0/8"]'));
+  req = r.orders.find((o) => o.id === 'arcom-2014-0001')!;
+  assert.ok(appliesToClient(req, addr('127.0.10.5')));
+  assert.ok(!appliesToClient(req, addr('127.0.20.5')), 'a request cannot widen its order');
+  // Disjoint: refused at its line, not enforced.
+  r = await load(request('applies_to: [be]'));
+  assert.ok(!r.orders.some((o) => o.id === 'arcom-2014-0001'));
+  assert.match(r.errors.map(formatProblem).join('\n'), /^o\/request\.yaml:2:\d+: applies_to: applies_to \[be\] shares no client network with parent 2013-tgi-paris-allostreaming's applies_to \[fr\]/m);
+  // An unknown set name is an error at its line.
+  r = await load(request('applies_to: [nl]'));
+  assert.match(r.errors.map(formatProblem).join('\n'), /o\/request\.yaml:8:\d+: applies_to\[0\]: .*orders\.networks defines: fr, be/);
 });

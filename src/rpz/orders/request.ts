@@ -31,7 +31,8 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { OrderError, OrderWarning, ParsedOrder, ParseOptions } from './load.js';
-import { normalizeDomainName } from './schema.js';
+import { normalizeDomainName, scopeFields } from './schema.js';
+import { narrowScope, resolveScope } from './scope.js';
 import type { Order, SourcePos } from './schema.js';
 import { addDays, formatInZone, isCalendarDate, orderState, zonedMidnight } from './state.js';
 
@@ -53,6 +54,9 @@ export const requestFileSchema = z.strictObject({
   status: z.enum(['active', 'draft']).default('active'),
   example: z.boolean().default(false),
   notes: z.string().optional(),
+  /** Client networks (issue 17): a request narrows its order's scope, never widens it (scope.ts narrowScope). */
+  applies_to: scopeFields.applies_to,
+  except: scopeFields.except,
 });
 
 /** True when a parsed document declares itself a request (the loader dispatches on it). */
@@ -178,11 +182,14 @@ export function parseRequestData(data: unknown, text: string, file: string, loc:
     if (!addresses.includes(c.cidr)) addresses.push(c.cidr);
   });
   if (names.length === 0 && addresses.length === 0 && errors.length === 0) err([], 'a request lists at least one domain or address', 'schema');
+  const scoped = resolveScope(f.applies_to, f.except, opts.networks ?? {});
+  for (const e of scoped.errors) err([e.key, e.index], e.message, 'scope');
   if (errors.length) return { errors, warnings };
   const timezone = opts.timezone ?? 'Europe/Paris';
   const lastDay = f.until ?? '2999-12-31';
   const order: Order = {
     publishNames: false, // the parent's, once bound (below)
+    ...(scoped.scope ? { scope: scoped.scope } : {}), // narrowed by the parent's, once bound
     kind: 'regulator-request',
     id: f.id,
     file,
@@ -248,8 +255,14 @@ export function bindRequests(byId: Map<string, Order>, errors: OrderError[]): vo
     }
     const lastDay = ownUntil ?? p.lastDay;
     const expiresAt = zonedMidnight(addDays(lastDay, 1), p.timezone);
+    const narrowed = narrowScope(p.scope, o.scope);
+    if (o.scope?.include && narrowed?.include?.length === 0) {
+      refuse('scope', `applies_to [${o.scope.appliesTo.join(', ')}] shares no client network with parent ${p.id}'s applies_to [${p.scope!.appliesTo.join(', ')}] (a request narrows its order's scope, never widens it)`, o.source.id, 'applies_to');
+      continue;
+    }
+    const { scope: _own, ...unscoped } = o;
     byId.set(o.id, {
-      ...o,
+      ...unscoped,
       timezone: p.timezone,
       activeFrom: from,
       lastDay,
@@ -258,8 +271,9 @@ export function bindRequests(byId: Map<string, Order>, errors: OrderError[]): vo
       includeSubdomains: p.includeSubdomains,
       parties: p.parties,
       example: o.example || p.example,
-      // A request reaches the clients its order does (issue 17's scope), and is published as its order is.
-      ...(p.scope ? { scope: p.scope } : {}),
+      // A request reaches the clients its order does, or fewer (its own applies_to/except), and is
+      // published as its order is.
+      ...(narrowed ? { scope: narrowed } : {}),
       publishNames: p.publishNames,
       parentOrder: p,
     });

@@ -124,6 +124,35 @@ export function resolveScope(
   return { scope: { appliesTo: appliesTo ?? [], except, ...(include ? { include } : {}), exclude }, errors };
 }
 
+/**
+ * The clients both scopes reach: a regulator request with an `applies_to` of its own narrows its
+ * order's scope, never widens it (a request derives its authority from the order). Two prefixes
+ * meet in the longer one when one holds the other, else not at all; the exceptions add up.
+ */
+export function narrowScope(parent: OrderScope | undefined, own: OrderScope | undefined): OrderScope | undefined {
+  if (!own) return parent;
+  if (!parent) return own;
+  let include: Prefix[] | undefined;
+  if (parent.include === undefined) include = own.include ? [...own.include] : undefined;
+  else if (own.include === undefined) include = [...parent.include];
+  else {
+    include = [];
+    for (const a of parent.include) {
+      for (const b of own.include) {
+        if (a.bytes.length !== b.bytes.length) continue;
+        if (prefixContains(a, b)) include.push(b);
+        else if (prefixContains(b, a)) include.push(a);
+      }
+    }
+  }
+  return {
+    appliesTo: own.include ? own.appliesTo : parent.appliesTo,
+    except: [...parent.except, ...own.except],
+    ...(include ? { include } : {}),
+    exclude: [...parent.exclude, ...own.exclude],
+  };
+}
+
 /** Does the order apply to a client at `addr` (4 or 16 bytes)? An unscoped order applies to all. */
 export function appliesToClient(order: Pick<Order, 'scope'>, addr: Uint8Array | undefined): boolean {
   const s = order.scope;
