@@ -8,8 +8,9 @@
  * re-scored against the orders as they are now. Nothing here blocks anything:
  * `draft` writes an order file with status draft, which is never enforced.
  */
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { writeFileAtomically } from '../atomic-file.js';
 import type { LoadedConfig } from '../config/load.js';
 import { controlRequest } from '../control/client.js';
 import { orderClock } from '../rpz/orders/clock.js';
@@ -151,8 +152,6 @@ export async function mirrorsCommand(loaded: LoadedConfig, args: string[], opts:
   if (!opts.output) return out(d.text, 0, loadNote + warning + notes.join('') + summary);
   const target = resolve(opts.output);
   if (existsSync(target)) return out('', 1, `verdict mirrors draft: ${opts.output} exists; not overwritten (legal drafts are edited by hand)\n`);
-  const tmp = resolve(dirname(target), `.${Date.now()}.${process.pid}.tmp`);
-  writeFileSync(tmp, d.text);
-  renameSync(tmp, target);
+  writeFileAtomically(target, d.text);
   return out('', 0, `${loadNote}${warning}${notes.join('')}${summary}written to ${opts.output}\n`);
 }

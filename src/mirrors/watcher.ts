@@ -25,8 +25,8 @@
  * at most once per `sampleIntervalMs` (default one minute). Scoring (string
  * similarity, rarity) happens in `snapshot()`, off the hot path.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic-file.js';
 import { Type } from '../dns/constants.js';
 import type { Record } from '../dns/message.js';
 import { isSubdomain, nameFromText } from '../dns/name.js';
@@ -532,10 +532,7 @@ export class MirrorWatcher {
       })),
       snapshot: this.snapshot(),
     };
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-    writeFileSync(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
-    renameSync(tmp, path); // a reader sees the old state or the new one, never half
+    writeFileAtomically(path, JSON.stringify(state) + '\n', { mode: 0o600, mkdir: true });
   }
 
   /**

@@ -3,8 +3,8 @@
  * `-c FILE`. Reads the orders the config names, judges them by the order
  * clock (`orders.clock`, else now) and prints; nothing here touches a running server.
  */
-import { writeFileSync, renameSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { writeFileAtomically } from '../../atomic-file.js';
+import { resolve } from 'node:path';
 import type { LoadedConfig } from '../../config/load.js';
 import { compileOrdersZone } from './compile.js';
 import { loadOrders } from './load.js';
@@ -47,13 +47,6 @@ export interface CliOutput {
 
 const USAGE = 'usage: verdict orders list|check|explain NAME [--client ADDR]|compile [-o OUT]|report [--html|--json] [-o OUT]|held|confirm ID NAME --by WHO|reject ID NAME --by WHO|impact FILE [-c FILE] [--json]\n';
 
-/** Write beside the target and rename: a reader (named, a file watcher, a web server) never sees half a file. */
-function writeAtomically(output: string, text: string): void {
-  const target = resolve(output);
-  const tmp = resolve(dirname(target), `.${Date.now()}.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, target);
-}
 
 export async function ordersCommand(loaded: LoadedConfig, args: string[], opts: OrdersCliOptions): Promise<CliOutput> {
   const cfg = loaded.config;
@@ -95,7 +88,7 @@ export async function ordersCommand(loaded: LoadedConfig, args: string[], opts: 
       const summary = `${cfg.orders.zone}: serial ${z.serial}, ${z.entries.length} rule(s) from ${z.orders.length} order(s) in force at ${now.toISOString()}\n`
         + z.problems.map((p) => `warning: ${p}\n`).join('');
       if (!opts.output) return out(z.text, 0, summary);
-      writeAtomically(opts.output, z.text);
+      writeFileAtomically(opts.output, z.text);
       return out('', 0, `${summary}written to ${opts.output}\n`);
     }
     case 'report': {
@@ -107,7 +100,7 @@ export async function ordersCommand(loaded: LoadedConfig, args: string[], opts: 
       const text = opts.html ? transparencyHtml(report) : opts.json ? JSON.stringify(report, null, 2) + '\n' : reportSummary(report);
       const summary = `transparency report at ${report.generated_at}: ${report.orders.length} order(s) listed, ${report.totals.orders_in_force} in force, ${report.totals.blocked_answers_in_window} blocked answer(s) ${report.window.from} .. ${report.window.to} (${report.counts_source})\n`;
       if (!opts.output) return out(text, 0, opts.html || opts.json ? summary : '');
-      writeAtomically(opts.output, text);
+      writeFileAtomically(opts.output, text);
       return out('', 0, `${summary}written to ${opts.output}\n`);
     }
     default:

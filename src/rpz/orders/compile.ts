@@ -44,7 +44,8 @@
  *    Without either, two different compiles on one day would share a serial.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../../atomic-file.js';
 import { isIP } from 'node:net';
 import { nameFromText, nameKey, NameError } from '../../dns/name.js';
 import { orderLabel } from './schema.js';
@@ -309,9 +310,7 @@ function readState(path: string): SerialState | undefined {
 }
 
 function writeState(path: string, zone: string, state: SerialState): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ zone, ...state }) + '\n');
-  renameSync(tmp, path); // atomic: a crash leaves the old state or the new one
+  writeFileAtomically(path, JSON.stringify({ zone, ...state }) + '\n');
 }
 
 export function compileOrdersZone(orders: readonly Order[], options: CompileOptions): CompiledZone {

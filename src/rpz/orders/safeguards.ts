@@ -19,8 +19,8 @@
  * An order loaded by a person from a judgment is enforced as written; its
  * protected-list hits are only reported (`protectedHits`).
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../../atomic-file.js';
 import { isAutomated } from './schema.js';
 import type { Order } from './schema.js';
 import { orderState } from './state.js';
@@ -178,10 +178,7 @@ export class Safeguards {
   private save(): void {
     const file = this.opts.file;
     if (!file) return;
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ format: 'verdict-held-entries', decisions: [...this.decisions.values()] }, null, 1) + '\n');
-    renameSync(tmp, file);
+    writeFileAtomically(file, JSON.stringify({ format: 'verdict-held-entries', decisions: [...this.decisions.values()] }, null, 1) + '\n', { mkdir: true });
   }
 
   /**
