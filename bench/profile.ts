@@ -28,14 +28,16 @@ const TOP = Number(argv.top ?? 30);
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount: number; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
+/** "name dist/src/file.js:line" for a profile's call frame. */
+function frameLabel(f: ProfileNode['callFrame']): string {
+  const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '');
+  return `${f.functionName || '(anonymous)'} ${file}${file ? ':' + (f.lineNumber + 1) : ''}`;
+}
+
 /** Self time per function (name + file:line), in shares of all samples. */
 function selfTimes(p: Profile): [string, number][] {
   const byNode = new Map<number, string>();
-  for (const n of p.nodes) {
-    const f = n.callFrame;
-    const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '');
-    byNode.set(n.id, `${f.functionName || '(anonymous)'} ${file}${file ? ':' + (f.lineNumber + 1) : ''}`);
-  }
+  for (const n of p.nodes) byNode.set(n.id, frameLabel(n.callFrame));
   const counts = new Map<string, number>();
   for (const s of p.samples) { const k = byNode.get(s)!; counts.set(k, (counts.get(k) ?? 0) + 1); }
   const total = p.samples.length;
@@ -49,9 +51,7 @@ interface HeapProfile { head: HeapNode }
 function allocations(p: HeapProfile): [string, number][] {
   const bytes = new Map<string, number>();
   const walk = (n: HeapNode) => {
-    const f = n.callFrame;
-    const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '');
-    const k = `${f.functionName || '(anonymous)'} ${file}${file ? ':' + (f.lineNumber + 1) : ''}`;
+    const k = frameLabel(n.callFrame);
     bytes.set(k, (bytes.get(k) ?? 0) + n.selfSize);
     for (const c of n.children) walk(c);
   };

@@ -32,6 +32,8 @@ export type Family = 'udp4' | 'udp6';
 /** One pooled socket; `onMessage` is set while it is leased to a query. */
 export interface Lease {
   readonly socket: Socket;
+  /** Its dgram-as-promised wrapper, which closes it. */
+  readonly owner: SocketAsPromised;
   readonly port: number;
   uses: number;
   onMessage: ((msg: Buffer, rinfo: RemoteInfo) => void) | undefined;
@@ -65,7 +67,6 @@ interface FamilyPool {
 export class UdpPool {
   readonly stats: PoolStats = { opened: 0, closed: 0, strays: 0 };
   private readonly families = new Map<Family, FamilyPool>();
-  private readonly owners = new Map<Lease, SocketAsPromised>();
   private closed = false;
 
   constructor(private readonly opts: PoolOptions) {}
@@ -150,8 +151,7 @@ export class UdpPool {
       // exclusive: in a cluster worker a shared bind would go through the primary process (server.workers).
       const addr = await sock.bind({ port: 0, exclusive: true });
       sock.socket.unref();
-      lease = { socket: sock.socket, port: addr.port, uses: 0, onMessage: undefined };
-      this.owners.set(lease, sock);
+      lease = { socket: sock.socket, owner: sock, port: addr.port, uses: 0, onMessage: undefined };
       this.stats.opened++;
       return lease;
     } catch (e) {
@@ -161,9 +161,7 @@ export class UdpPool {
   }
 
   private drop(lease: Lease): void {
-    const sock = this.owners.get(lease);
-    this.owners.delete(lease);
     this.stats.closed++;
-    sock?.close().catch(() => undefined);
+    lease.owner.close().catch(() => undefined);
   }
 }

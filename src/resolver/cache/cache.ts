@@ -327,9 +327,8 @@ export class ResolverCache {
       const until = this.now() + bogusTtl * 1000;
       if (until < f.expires) f.expires = f.keepUntil = until;
     }
-    // The records are the entry's leading bytes: everything before the EDE text and trailer.
-    const old = edeOf(e);
-    const dataEnd = e.length - TRAILER - (old ? u16(e, e.length - 20) : 0);
+    // The records are the entry's leading bytes: everything before the EDE text (its length in the trailer; 0 without one).
+    const dataEnd = e.length - TRAILER - u16(e, e.length - 20);
     this.lru.set(k, packEntry(Buffer.from(e.slice(0, dataEnd), 'latin1'), f), { noUpdateTTL: true });
   }
 
